@@ -1,0 +1,123 @@
+// Roost compute kernels: ggml-compatible block formats, activation quantization,
+// and matrix-vector / matrix-matrix products of quantized weights with quantized
+// activations. Every kernel has a portable reference version (path "ref") that is the
+// test oracle of the SIMD versions (paths "avx2", "avx512", "neon").
+//
+// Nothing here allocates, prints, or knows about models.
+#pragma once
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+// Tensor element types, numbered as ggml numbers them (and as GGUF files store them).
+// Only the types Roost computes with are listed.
+typedef enum roost_type {
+    ROOST_TYPE_F32 = 0,
+    ROOST_TYPE_F16 = 1,
+    ROOST_TYPE_Q4_0 = 2,
+    ROOST_TYPE_Q4_1 = 3,
+    ROOST_TYPE_Q5_0 = 6,
+    ROOST_TYPE_Q5_1 = 7,
+    ROOST_TYPE_Q8_0 = 8,
+    ROOST_TYPE_Q8_1 = 9,
+    ROOST_TYPE_Q2_K = 10,
+    ROOST_TYPE_Q3_K = 11,
+    ROOST_TYPE_Q4_K = 12,
+    ROOST_TYPE_Q5_K = 13,
+    ROOST_TYPE_Q6_K = 14,
+    ROOST_TYPE_Q8_K = 15,
+    ROOST_TYPE_BF16 = 30,
+    ROOST_TYPE_COUNT = 40, // size of per-type tables; not a type
+} roost_type;
+
+typedef struct roost_type_traits {
+    const char *name;      // ggml's name: "f32", "q4_0", "q4_K", ...
+    int32_t block_size;    // elements per block (1 for float types)
+    int32_t type_size;     // bytes per block
+    int32_t vec_dot_type;  // the activation format a weight row of this type is multiplied with:
+                           // ROOST_TYPE_F32 for float weights, Q8_0 / Q8_1 for the legacy
+                           // quants, Q8_K for the K-quants; -1 for activation-only formats
+} roost_type_traits;
+
+// Traits of a type, or NULL when Roost does not know the type.
+const roost_type_traits *roost_type_traits_get(int32_t type);
+
+// ---- kernel signatures ------------------------------------------------------------
+
+// Quantize n floats (n a multiple of the format's block size) into activation blocks.
+typedef void (*roost_quantize_fn)(const float *x, void *y, int64_t n);
+
+// Dequantize n elements (a multiple of the block size) into floats.
+typedef void (*roost_dequantize_fn)(const void *x, float *y, int64_t n);
+
+// Matrix-vector product.
+// w: nrows rows of n elements each (n a multiple of the block size), row r starts at
+//    (const char *)w + r * row_bytes.
+// a: one activation row of n elements in the weight type's vec_dot_type format.
+// y: [nrows] -> y[r] = dot(w row r, a)
+// Contract: y[r] is bitwise the same whatever nrows is and whichever row the call starts
+// at (a row's result does not depend on how rows are split across calls or threads).
+typedef void (*roost_gemv_fn)(int64_t n, int64_t nrows, const void *w, size_t row_bytes,
+                              const void *a, float *y);
+
+// Matrix-matrix product: ncols activation rows at once.
+// a: ncols activation rows, row c at (const char *)a + c * a_stride (bytes).
+// y: y[c * y_stride + r] = dot(w row r, activation row c), for r < nrows, c < ncols.
+// Contract (batch invariance): every y[c * y_stride + r] is bitwise equal to what gemv
+// returns for row r and activation row c on the same path.
+typedef void (*roost_gemm_fn)(int64_t n, int64_t nrows, const void *w, size_t row_bytes,
+                              int64_t ncols, const void *a, size_t a_stride, float *y,
+                              int64_t y_stride);
+
+// One kernel path's table. A NULL entry means "not available for this type"; the
+// tables returned by roost_kernels_for() are complete: entries a SIMD path does not
+// implement are filled with the ref path's function (compare the pointer with the ref
+// table's to tell them apart).
+typedef struct roost_kernels {
+    const char *name; // "ref", "avx2", "avx512", "neon"
+    roost_quantize_fn quantize[ROOST_TYPE_COUNT];     // activation formats: Q8_0, Q8_1, Q8_K
+    roost_dequantize_fn dequantize[ROOST_TYPE_COUNT]; // every weight type and activation format
+    roost_gemv_fn gemv[ROOST_TYPE_COUNT];             // indexed by the weight type
+    roost_gemm_fn gemm[ROOST_TYPE_COUNT];             // indexed by the weight type
+} roost_kernels;
+
+typedef enum roost_path {
+    ROOST_PATH_REF = 0,
+    ROOST_PATH_AVX2 = 1,   // x86-64 AVX2 + FMA + F16C
+    ROOST_PATH_AVX512 = 2, // x86-64 AVX-512 F/BW/VL + VNNI
+    ROOST_PATH_NEON = 3,   // AArch64 NEON (dotprod used where the CPU has it)
+    ROOST_PATH_COUNT = 4,
+} roost_path;
+
+// Name of a path ("ref", "avx2", "avx512", "neon"), or NULL for an invalid value.
+const char *roost_path_name(int32_t path);
+
+// 1 when the path is compiled into this binary and the running CPU supports it.
+int roost_path_available(int32_t path);
+
+// The complete kernel table of a path, or NULL when the path is not available.
+const roost_kernels *roost_kernels_for(int32_t path);
+
+// The fastest available path on this CPU.
+int32_t roost_path_best(void);
+
+// CPU feature flags, as detected at start-up (for reporting).
+typedef struct roost_cpu_features {
+    int avx2, fma, f16c, avx512f, avx512bw, avx512vl, avx512vnni, avx512bf16;
+    int neon, dotprod, i8mm;
+} roost_cpu_features;
+roost_cpu_features roost_cpu_features_get(void);
+
+// ---- scalar helpers -----------------------------------------------------------------
+float roost_fp16_to_fp32(uint16_t h);
+uint16_t roost_fp32_to_fp16(float f); // round to nearest even, as ggml
+float roost_bf16_to_fp32(uint16_t h);
+uint16_t roost_fp32_to_bf16(float f); // round to nearest even, NaN kept quiet, as ggml
+
+#ifdef __cplusplus
+}
+#endif

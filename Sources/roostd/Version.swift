@@ -1,0 +1,3 @@
+enum RoostVersion {
+    static let string = "0.1.0"
+}
