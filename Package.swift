@@ -31,6 +31,7 @@ let package = Package(
             providers: [.apt(["libsystemd-dev"])]
         ),
         .target(name: "GGUF"),
+        .target(name: "Tokenizers"),
         .target(
             name: "Tensors",
             dependencies: ["CKernels", "COpenBLAS"]
@@ -46,6 +47,7 @@ let package = Package(
         .testTarget(name: "CKernelsTests", dependencies: ["CKernels", "Tensors"]),
         .testTarget(name: "GGUFTests", dependencies: ["GGUF"]),
         .testTarget(name: "TensorsTests", dependencies: ["Tensors", "CKernels"]),
+        .testTarget(name: "TokenizersTests", dependencies: ["Tokenizers"]),
     ],
     swiftLanguageModes: [.v6]
 )
