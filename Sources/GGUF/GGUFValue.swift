@@ -67,7 +67,7 @@ public struct GGUFArray: Sendable, Equatable {
 }
 
 /// One metadata value.
-public indirect enum GGUFValue: Sendable, Equatable, CustomStringConvertible {
+public enum GGUFValue: Sendable, Equatable, CustomStringConvertible {
     case uint8(UInt8)
     case int8(Int8)
     case uint16(UInt16)
