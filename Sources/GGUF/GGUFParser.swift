@@ -23,6 +23,13 @@ public struct GGUFTensorInfo: Sendable, Equatable {
         self.byteCount = byteCount
         self.elementCount = elementCount
     }
+
+    /// Elements in one row (ne0; 1 for a scalar).
+    public var rowLength: Int { dims.first ?? 1 }
+    /// Number of rows (the product of ne1, ne2, ne3).
+    public var rowCount: Int { elementCount / rowLength }
+    /// Bytes of one row: ne0 / blockSize blocks.
+    public var rowByteCount: Int { rowLength / type.blockSize * type.bytesPerBlock }
 }
 
 /// What the parser found in a header, with every range checked against `fileSize`.

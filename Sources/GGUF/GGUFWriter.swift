@@ -56,7 +56,12 @@ public struct GGUFWriter: Sendable {
     }
 
     /// Adds a key (a later value for the same key replaces the earlier one in place).
+    /// A valid general.alignment (uint32, nonzero power of two) also sets `alignment`;
+    /// an invalid one is written as given, which tests use to make broken files.
     public mutating func add(_ key: String, _ value: GGUFValue) {
+        if key == "general.alignment", case let .uint32(a) = value, a != 0, a & (a - 1) == 0, a <= 1 << 30 {
+            alignment = Int(a)
+        }
         if let i = metadata.firstIndex(where: { $0.key == key }) {
             metadata[i].value = value
         } else {

@@ -41,6 +41,17 @@ import GGUF
         #expect(tb.offset % 64 == 0)
         #expect(Array(try f.data(named: "b")) == b)
         #expect(f.absoluteOffset(of: tb) == layout.tensorDataStarts[1])
+        #expect(ta.rowLength == ne0 && ta.rowCount == 3 && ta.rowByteCount == type.bytesPerBlock * 2)
+    }
+
+    @Test func alignmentKeySetsWriterAlignment() throws {
+        var w = try GGUFWriter()
+        w.add("general.alignment", .uint32(128))
+        try w.addTensor(name: "a", type: .f32, dims: [3], data: Array(repeating: 1, count: 12))
+        try w.addTensor(name: "b", type: .f32, dims: [3], data: Array(repeating: 2, count: 12))
+        let f = try GGUFFile(bytes: w.serialize())
+        #expect(f.alignment == 128 && f.dataOffset % 128 == 0)
+        #expect(try f.requireTensor("b").offset == 128)
     }
 
     @Test func mappedFileMatchesInMemoryParse() throws {
