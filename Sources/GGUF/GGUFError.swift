@@ -64,7 +64,7 @@ public enum GGUFError: Error, Equatable, Sendable, CustomStringConvertible {
             "big-endian GGUF (version field reads 0x\(String(version, radix: 16))): only little-endian files are supported"
         case let .unsupportedVersion(found): "unsupported GGUF version: expected 2 or 3, found \(found)"
         case let .countTooLarge(field, count, maximum):
-            "\(field) is \(count), but the file can hold at most \(maximum)"
+            "\(field) is \(count), but the rest of the file can hold at most \(maximum) (truncated or corrupt file?)"
         case let .stringTooLong(field, length, remaining):
             "\(field): string length \(length) exceeds the \(remaining) bytes remaining"
         case let .arrayTooLong(key, length, maximum):
