@@ -1,3 +1,516 @@
+// AVX2 + FMA + F16C kernels: legacy quants (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0 weights with
+// Q8_0 / Q8_1 activations) and float weights (F32, F16, BF16 with F32 activations).
+//
+// Every (weight row, activation row) pair owns its accumulators, updated block by block
+// in the same order by the same instructions whatever the tile shape (4 rows x 1 column
+// in gemv, 4 x 2 or 2 x 2 in gemm, 1 x 1 for remainders), and is reduced by the same
+// horizontal sum. So a result does not depend on how rows or columns are grouped: gemm
+// is bitwise gemv, and gemv is bitwise the same for any row split.
 #include "internal.h"
 
+#if defined(__x86_64__)
+
+#include <immintrin.h>
+
+#define TARGET __attribute__((target("avx2,fma,f16c")))
+#define INLINE static inline __attribute__((always_inline, target("avx2,fma,f16c")))
+
+INLINE float hsum8(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+INLINE float h2f(roost_half h) { return _cvtsh_ss(h); }
+
+INLINE float fma1(float a, float b, float c) {
+    return _mm_cvtss_f32(_mm_fmadd_ss(_mm_set_ss(a), _mm_set_ss(b), _mm_set_ss(c)));
+}
+
+// 32 bits -> 32 bytes, byte j = 0xff when bit j is set.
+INLINE __m256i bits_to_bytes(uint32_t bits) {
+    const __m256i shuf = _mm256_setr_epi64x(0x0000000000000000LL, 0x0101010101010101LL,
+                                            0x0202020202020202LL, 0x0303030303030303LL);
+    const __m256i sel = _mm256_set1_epi64x((long long)0x8040201008040201ULL);
+    __m256i v = _mm256_shuffle_epi8(_mm256_set1_epi32((int)bits), shuf);
+    return _mm256_cmpeq_epi8(_mm256_and_si256(v, sel), sel);
+}
+
+// 16 bytes of packed nibbles -> 32 bytes: low nibbles (elements 0..15), then high
+// nibbles (elements 16..31).
+INLINE __m256i unpack_nibbles(const uint8_t *qs) {
+    const __m128i t = _mm_loadu_si128((const __m128i *)qs);
+    const __m256i v = _mm256_set_m128i(_mm_srli_epi16(t, 4), t);
+    return _mm256_and_si256(v, _mm256_set1_epi8(0x0f));
+}
+
+INLINE uint32_t load_u32(const uint8_t *p) {
+    uint32_t v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+// ---- one weight block -> 32 int8 values, scale, min ---------------------------------
+// Signed types (Q4_0, Q5_0, Q8_0) give values in [-16, 127]; the _1 types give unsigned
+// values in [0, 31].
+
+INLINE __m256i load_w(const int type, const char *b, float *d, float *m) {
+    switch (type) {
+    case ROOST_TYPE_Q4_0: {
+        const block_q4_0 *x = (const block_q4_0 *)b;
+        *d = h2f(x->d);
+        return _mm256_sub_epi8(unpack_nibbles(x->qs), _mm256_set1_epi8(8));
+    }
+    case ROOST_TYPE_Q4_1: {
+        const block_q4_1 *x = (const block_q4_1 *)b;
+        *d = h2f(x->d);
+        *m = h2f(x->m);
+        return unpack_nibbles(x->qs);
+    }
+    case ROOST_TYPE_Q5_0: {
+        const block_q5_0 *x = (const block_q5_0 *)b;
+        *d = h2f(x->d);
+        const __m256i hi = _mm256_and_si256(bits_to_bytes(load_u32(x->qh)), _mm256_set1_epi8(0x10));
+        return _mm256_sub_epi8(_mm256_or_si256(unpack_nibbles(x->qs), hi), _mm256_set1_epi8(16));
+    }
+    case ROOST_TYPE_Q5_1: {
+        const block_q5_1 *x = (const block_q5_1 *)b;
+        *d = h2f(x->d);
+        *m = h2f(x->m);
+        const __m256i hi = _mm256_and_si256(bits_to_bytes(load_u32(x->qh)), _mm256_set1_epi8(0x10));
+        return _mm256_or_si256(unpack_nibbles(x->qs), hi);
+    }
+    default: { // Q8_0
+        const block_q8_0 *x = (const block_q8_0 *)b;
+        *d = h2f(x->d);
+        return _mm256_loadu_si256((const __m256i *)x->qs);
+    }
+    }
+}
+
+INLINE int has_min(const int type) { return type == ROOST_TYPE_Q4_1 || type == ROOST_TYPE_Q5_1; }
+
+INLINE size_t wblock_size(const int type) {
+    switch (type) {
+    case ROOST_TYPE_Q4_0: return sizeof(block_q4_0);
+    case ROOST_TYPE_Q4_1: return sizeof(block_q4_1);
+    case ROOST_TYPE_Q5_0: return sizeof(block_q5_0);
+    case ROOST_TYPE_Q5_1: return sizeof(block_q5_1);
+    default: return sizeof(block_q8_0);
+    }
+}
+
+// int8 x int8 (or uint8 x int8 for the _1 types) -> 8 int32 partial sums, as floats.
+INLINE __m256 dot_block(const int type, __m256i q, __m256i a) {
+    __m256i p16;
+    if (has_min(type)) {
+        p16 = _mm256_maddubs_epi16(q, a);
+    } else {
+        p16 = _mm256_maddubs_epi16(_mm256_sign_epi8(q, q), _mm256_sign_epi8(a, q));
+    }
+    return _mm256_cvtepi32_ps(_mm256_madd_epi16(p16, _mm256_set1_epi16(1)));
+}
+
+// w[r]: R weight rows, a[c]: C activation rows (Q8_0 or Q8_1 blocks, qs at offset 2 or 4)
+// -> out[r * C + c]
+INLINE void quant_tile(const int type, const int R, const int C, int64_t nb,
+                       const char *const *w, const char *const *a, float *out) {
+    const size_t ws = wblock_size(type);
+    const int min = has_min(type);
+    const size_t as = min ? sizeof(block_q8_1) : sizeof(block_q8_0);
+    __m256 acc[4][4];
+    float accm[4][4];
+    for (int r = 0; r < R; r++)
+        for (int c = 0; c < C; c++) {
+            acc[r][c] = _mm256_setzero_ps();
+            accm[r][c] = 0.0f;
+        }
+    for (int64_t ib = 0; ib < nb; ib++) {
+        __m256i q[4], av[4];
+        float dw[4], mw[4] = {0}, da[4], sa[4] = {0};
+        for (int r = 0; r < R; r++) q[r] = load_w(type, w[r] + (size_t)ib * ws, &dw[r], &mw[r]);
+        for (int c = 0; c < C; c++) {
+            const char *b = a[c] + (size_t)ib * as;
+            if (min) {
+                const block_q8_1 *y = (const block_q8_1 *)b;
+                da[c] = h2f(y->d);
+                sa[c] = h2f(y->s);
+                av[c] = _mm256_loadu_si256((const __m256i *)y->qs);
+            } else {
+                const block_q8_0 *y = (const block_q8_0 *)b;
+                da[c] = h2f(y->d);
+                av[c] = _mm256_loadu_si256((const __m256i *)y->qs);
+            }
+        }
+        for (int r = 0; r < R; r++)
+            for (int c = 0; c < C; c++) {
+                const __m256 s = dot_block(type, q[r], av[c]);
+                const float d = dw[r] * da[c];
+                acc[r][c] = _mm256_fmadd_ps(_mm256_set1_ps(d), s, acc[r][c]);
+                if (min) accm[r][c] = fma1(mw[r], sa[c], accm[r][c]);
+            }
+    }
+    for (int r = 0; r < R; r++)
+        for (int c = 0; c < C; c++) {
+            float v = hsum8(acc[r][c]);
+            if (min) v += accm[r][c];
+            out[r * C + c] = v;
+        }
+}
+
+INLINE void quant_gemv(const int type, int64_t n, int64_t nrows, const void *w,
+                       size_t row_bytes, const void *a, float *y) {
+    const int64_t nb = n / 32;
+    const char *wb = w;
+    const char *ap[1] = {a};
+    int64_t r = 0;
+    for (; r + 4 <= nrows; r += 4) {
+        const char *wp[4] = {wb + (size_t)r * row_bytes, wb + (size_t)(r + 1) * row_bytes,
+                             wb + (size_t)(r + 2) * row_bytes, wb + (size_t)(r + 3) * row_bytes};
+        quant_tile(type, 4, 1, nb, wp, ap, y + r);
+    }
+    for (; r < nrows; r++) {
+        const char *wp[1] = {wb + (size_t)r * row_bytes};
+        quant_tile(type, 1, 1, nb, wp, ap, y + r);
+    }
+}
+
+// Tiles of 4 rows x 2 columns, then 1 row x 2 columns, then single columns.
+INLINE void quant_gemm(const int type, int64_t n, int64_t nrows, const void *w,
+                       size_t row_bytes, int64_t ncols, const void *a, size_t a_stride,
+                       float *y, int64_t y_stride) {
+    const int64_t nb = n / 32;
+    const char *wb = w, *ab = a;
+    int64_t c = 0;
+    for (; c + 2 <= ncols; c += 2) {
+        const char *ap[2] = {ab + (size_t)c * a_stride, ab + (size_t)(c + 1) * a_stride};
+        int64_t r = 0;
+        float out[8];
+        for (; r + 4 <= nrows; r += 4) {
+            const char *wp[4] = {wb + (size_t)r * row_bytes, wb + (size_t)(r + 1) * row_bytes,
+                                 wb + (size_t)(r + 2) * row_bytes, wb + (size_t)(r + 3) * row_bytes};
+            quant_tile(type, 4, 2, nb, wp, ap, out);
+            for (int i = 0; i < 4; i++) {
+                y[c * y_stride + r + i] = out[i * 2];
+                y[(c + 1) * y_stride + r + i] = out[i * 2 + 1];
+            }
+        }
+        for (; r < nrows; r++) {
+            const char *wp[1] = {wb + (size_t)r * row_bytes};
+            quant_tile(type, 1, 2, nb, wp, ap, out);
+            y[c * y_stride + r] = out[0];
+            y[(c + 1) * y_stride + r] = out[1];
+        }
+    }
+    for (; c < ncols; c++) quant_gemv(type, n, nrows, w, row_bytes, ab + (size_t)c * a_stride, y + c * y_stride);
+}
+
+#define QUANT_KERNELS(name, type)                                                             \
+    TARGET static void gemv_##name##_avx2(int64_t n, int64_t nrows, const void *w,           \
+                                          size_t row_bytes, const void *a, float *y) {       \
+        quant_gemv(type, n, nrows, w, row_bytes, a, y);                                      \
+    }                                                                                        \
+    TARGET static void gemm_##name##_avx2(int64_t n, int64_t nrows, const void *w,           \
+                                          size_t row_bytes, int64_t ncols, const void *a,    \
+                                          size_t a_stride, float *y, int64_t y_stride) {     \
+        quant_gemm(type, n, nrows, w, row_bytes, ncols, a, a_stride, y, y_stride);           \
+    }
+
+QUANT_KERNELS(q4_0, ROOST_TYPE_Q4_0)
+QUANT_KERNELS(q4_1, ROOST_TYPE_Q4_1)
+QUANT_KERNELS(q5_0, ROOST_TYPE_Q5_0)
+QUANT_KERNELS(q5_1, ROOST_TYPE_Q5_1)
+QUANT_KERNELS(q8_0, ROOST_TYPE_Q8_0)
+
+// ---- float weights ------------------------------------------------------------------
+
+INLINE __m256 load_f8(const int type, const char *row, int64_t i) {
+    switch (type) {
+    case ROOST_TYPE_F16:
+        return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(row + i * 2)));
+    case ROOST_TYPE_BF16: {
+        const __m256i v = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(row + i * 2)));
+        return _mm256_castsi256_ps(_mm256_slli_epi32(v, 16));
+    }
+    default:
+        return _mm256_loadu_ps((const float *)(row + i * 4));
+    }
+}
+
+INLINE float load_f1(const int type, const char *row, int64_t i) {
+    uint16_t h;
+    switch (type) {
+    case ROOST_TYPE_F16:
+        memcpy(&h, row + i * 2, 2);
+        return h2f(h);
+    case ROOST_TYPE_BF16:
+        memcpy(&h, row + i * 2, 2);
+        return roost_bf16_to_fp32(h);
+    default: {
+        float f;
+        memcpy(&f, row + i * 4, 4);
+        return f;
+    }
+    }
+}
+
+// Per (row, column): two vector accumulators over 16-element steps, an 8-element step
+// into the first, a scalar tail; result = hsum(acc0 + acc1) + tail.
+INLINE void float_tile(const int type, const int R, const int C, int64_t n,
+                       const char *const *w, const float *const *a, float *out) {
+    __m256 acc0[4][2], acc1[4][2];
+    float tail[4][2];
+    for (int r = 0; r < R; r++)
+        for (int c = 0; c < C; c++) {
+            acc0[r][c] = _mm256_setzero_ps();
+            acc1[r][c] = _mm256_setzero_ps();
+            tail[r][c] = 0.0f;
+        }
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        __m256 x0[2], x1[2];
+        for (int c = 0; c < C; c++) {
+            x0[c] = _mm256_loadu_ps(a[c] + i);
+            x1[c] = _mm256_loadu_ps(a[c] + i + 8);
+        }
+        for (int r = 0; r < R; r++) {
+            const __m256 w0 = load_f8(type, w[r], i);
+            const __m256 w1 = load_f8(type, w[r], i + 8);
+            for (int c = 0; c < C; c++) {
+                acc0[r][c] = _mm256_fmadd_ps(w0, x0[c], acc0[r][c]);
+                acc1[r][c] = _mm256_fmadd_ps(w1, x1[c], acc1[r][c]);
+            }
+        }
+    }
+    if (i + 8 <= n) {
+        for (int r = 0; r < R; r++) {
+            const __m256 w0 = load_f8(type, w[r], i);
+            for (int c = 0; c < C; c++)
+                acc0[r][c] = _mm256_fmadd_ps(w0, _mm256_loadu_ps(a[c] + i), acc0[r][c]);
+        }
+        i += 8;
+    }
+    for (; i < n; i++)
+        for (int r = 0; r < R; r++)
+            for (int c = 0; c < C; c++)
+                tail[r][c] = fma1(load_f1(type, w[r], i), a[c][i], tail[r][c]);
+    for (int r = 0; r < R; r++)
+        for (int c = 0; c < C; c++)
+            out[r * C + c] = hsum8(_mm256_add_ps(acc0[r][c], acc1[r][c])) + tail[r][c];
+}
+
+INLINE void float_gemv(const int type, int64_t n, int64_t nrows, const void *w,
+                       size_t row_bytes, const void *a, float *y) {
+    const char *wb = w;
+    const float *ap[1] = {a};
+    int64_t r = 0;
+    for (; r + 4 <= nrows; r += 4) {
+        const char *wp[4] = {wb + (size_t)r * row_bytes, wb + (size_t)(r + 1) * row_bytes,
+                             wb + (size_t)(r + 2) * row_bytes, wb + (size_t)(r + 3) * row_bytes};
+        float_tile(type, 4, 1, n, wp, ap, y + r);
+    }
+    for (; r < nrows; r++) {
+        const char *wp[1] = {wb + (size_t)r * row_bytes};
+        float_tile(type, 1, 1, n, wp, ap, y + r);
+    }
+}
+
+INLINE void float_gemm(const int type, int64_t n, int64_t nrows, const void *w,
+                       size_t row_bytes, int64_t ncols, const void *a, size_t a_stride,
+                       float *y, int64_t y_stride) {
+    const char *wb = w, *ab = a;
+    int64_t c = 0;
+    for (; c + 2 <= ncols; c += 2) {
+        const float *ap[2] = {(const float *)(ab + (size_t)c * a_stride),
+                              (const float *)(ab + (size_t)(c + 1) * a_stride)};
+        int64_t r = 0;
+        float out[4];
+        for (; r + 2 <= nrows; r += 2) {
+            const char *wp[2] = {wb + (size_t)r * row_bytes, wb + (size_t)(r + 1) * row_bytes};
+            float_tile(type, 2, 2, n, wp, ap, out);
+            y[c * y_stride + r] = out[0];
+            y[(c + 1) * y_stride + r] = out[1];
+            y[c * y_stride + r + 1] = out[2];
+            y[(c + 1) * y_stride + r + 1] = out[3];
+        }
+        for (; r < nrows; r++) {
+            const char *wp[1] = {wb + (size_t)r * row_bytes};
+            float_tile(type, 1, 2, n, wp, ap, out);
+            y[c * y_stride + r] = out[0];
+            y[(c + 1) * y_stride + r] = out[1];
+        }
+    }
+    for (; c < ncols; c++) float_gemv(type, n, nrows, w, row_bytes, ab + (size_t)c * a_stride, y + c * y_stride);
+}
+
+#define FLOAT_KERNELS(name, type)                                                             \
+    TARGET static void gemv_##name##_avx2(int64_t n, int64_t nrows, const void *w,           \
+                                          size_t row_bytes, const void *a, float *y) {       \
+        float_gemv(type, n, nrows, w, row_bytes, a, y);                                      \
+    }                                                                                        \
+    TARGET static void gemm_##name##_avx2(int64_t n, int64_t nrows, const void *w,           \
+                                          size_t row_bytes, int64_t ncols, const void *a,    \
+                                          size_t a_stride, float *y, int64_t y_stride) {     \
+        float_gemm(type, n, nrows, w, row_bytes, ncols, a, a_stride, y, y_stride);           \
+    }
+
+FLOAT_KERNELS(f32, ROOST_TYPE_F32)
+FLOAT_KERNELS(f16, ROOST_TYPE_F16)
+FLOAT_KERNELS(bf16, ROOST_TYPE_BF16)
+
+// ---- activation quantizers: bitwise equal to the ref ones ---------------------------
+
+// roundf (half away from zero) of |v| < 2^23, exactly: trunc, then step away from zero
+// when the dropped fraction is at least one half.
+INLINE __m256 round_away(__m256 v) {
+    const __m256 t = _mm256_round_ps(v, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
+    const __m256 sign = _mm256_and_ps(v, _mm256_set1_ps(-0.0f));
+    const __m256 absf = _mm256_andnot_ps(_mm256_set1_ps(-0.0f), _mm256_sub_ps(v, t));
+    const __m256 step = _mm256_and_ps(_mm256_cmp_ps(absf, _mm256_set1_ps(0.5f), _CMP_GE_OQ),
+                                      _mm256_or_ps(sign, _mm256_set1_ps(1.0f)));
+    return _mm256_add_ps(t, step);
+}
+
+// 32 floats -> 32 int8 (in element order) and their scale.
+INLINE __m256i quant32(const float *x, float *dout) {
+    const __m256 absmask = _mm256_set1_ps(-0.0f);
+    __m256 v[4];
+    __m256 mx = _mm256_setzero_ps();
+    for (int j = 0; j < 4; j++) {
+        v[j] = _mm256_loadu_ps(x + 8 * j);
+        mx = _mm256_max_ps(mx, _mm256_andnot_ps(absmask, v[j]));
+    }
+    __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(mx), _mm256_extractf128_ps(mx, 1));
+    m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+    m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
+    const float amax = _mm_cvtss_f32(m4);
+    const float d = amax / 127.0f;
+    const float id = d != 0.0f ? 1.0f / d : 0.0f;
+    *dout = d;
+    const __m256 idv = _mm256_set1_ps(id);
+    __m256i i32[4];
+    for (int j = 0; j < 4; j++) i32[j] = _mm256_cvttps_epi32(round_away(_mm256_mul_ps(v[j], idv)));
+    // pack 32 -> 16 -> 8 bits; packs interleave 128-bit lanes, fixed by a permute
+    const __m256i p01 = _mm256_packs_epi32(i32[0], i32[1]);
+    const __m256i p23 = _mm256_packs_epi32(i32[2], i32[3]);
+    const __m256i p = _mm256_packs_epi16(p01, p23);
+    return _mm256_permutevar8x32_epi32(p, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+}
+
+TARGET static void quantize_q8_0_avx2(const float *x, void *vy, int64_t n) {
+    block_q8_0 *y = vy;
+    for (int64_t i = 0; i < n / QK8_0; i++) {
+        float d;
+        const __m256i q = quant32(x + i * QK8_0, &d);
+        y[i].d = roost_fp32_to_fp16(d);
+        _mm256_storeu_si256((__m256i *)y[i].qs, q);
+    }
+}
+
+TARGET static void quantize_q8_1_avx2(const float *x, void *vy, int64_t n) {
+    block_q8_1 *y = vy;
+    for (int64_t i = 0; i < n / QK8_1; i++) {
+        float d;
+        const __m256i q = quant32(x + i * QK8_1, &d);
+        y[i].d = roost_fp32_to_fp16(d);
+        _mm256_storeu_si256((__m256i *)y[i].qs, q);
+        const __m256i s32 = _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_set1_epi8(1), q),
+                                              _mm256_set1_epi16(1));
+        __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(s32), _mm256_extracti128_si256(s32, 1));
+        s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0x4e));
+        s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0xb1));
+        y[i].s = roost_fp32_to_fp16((float)_mm_cvtsi128_si32(s4) * d);
+    }
+}
+
+// ---- dequantize: bitwise equal to the ref ones --------------------------------------
+
+INLINE void store_i8x32(const __m256i q, const __m256 d, const __m256 m, const int add_m, float *y) {
+    const __m128i lo = _mm256_castsi256_si128(q), hi = _mm256_extracti128_si256(q, 1);
+    const __m128i parts[4] = {lo, _mm_srli_si128(lo, 8), hi, _mm_srli_si128(hi, 8)};
+    for (int j = 0; j < 4; j++) {
+        __m256 f = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(parts[j])), d);
+        if (add_m) f = _mm256_add_ps(f, m);
+        _mm256_storeu_ps(y + 8 * j, f);
+    }
+}
+
+#define QUANT_DEQUANT(name, type, bsize)                                                     \
+    TARGET static void dequantize_##name##_avx2(const void *vx, float *y, int64_t n) {      \
+        const char *x = vx;                                                                 \
+        for (int64_t i = 0; i < n / 32; i++) {                                              \
+            float d, m = 0.0f;                                                              \
+            const __m256i q = load_w(type, x + (size_t)i * (bsize), &d, &m);               \
+            store_i8x32(q, _mm256_set1_ps(d), _mm256_set1_ps(m), has_min(type), y + i * 32); \
+        }                                                                                   \
+    }
+
+QUANT_DEQUANT(q4_0, ROOST_TYPE_Q4_0, sizeof(block_q4_0))
+QUANT_DEQUANT(q4_1, ROOST_TYPE_Q4_1, sizeof(block_q4_1))
+QUANT_DEQUANT(q5_0, ROOST_TYPE_Q5_0, sizeof(block_q5_0))
+QUANT_DEQUANT(q5_1, ROOST_TYPE_Q5_1, sizeof(block_q5_1))
+QUANT_DEQUANT(q8_0, ROOST_TYPE_Q8_0, sizeof(block_q8_0))
+
+TARGET static void dequantize_q8_1_avx2(const void *vx, float *y, int64_t n) {
+    const block_q8_1 *x = vx;
+    for (int64_t i = 0; i < n / QK8_1; i++) {
+        const __m256i q = _mm256_loadu_si256((const __m256i *)x[i].qs);
+        store_i8x32(q, _mm256_set1_ps(h2f(x[i].d)), _mm256_setzero_ps(), 0, y + i * 32);
+    }
+}
+
+TARGET static void dequantize_f16_avx2(const void *vx, float *y, int64_t n) {
+    const uint16_t *x = vx;
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(x + i))));
+    for (; i < n; i++) y[i] = h2f(x[i]);
+}
+
+TARGET static void dequantize_bf16_avx2(const void *vx, float *y, int64_t n) {
+    const uint16_t *x = vx;
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        const __m256i v = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(x + i)));
+        _mm256_storeu_ps(y + i, _mm256_castsi256_ps(_mm256_slli_epi32(v, 16)));
+    }
+    for (; i < n; i++) y[i] = roost_bf16_to_fp32(x[i]);
+}
+
+void roost_register_avx2_legacy(roost_kernels *k) {
+    k->quantize[ROOST_TYPE_Q8_0] = quantize_q8_0_avx2;
+    k->quantize[ROOST_TYPE_Q8_1] = quantize_q8_1_avx2;
+
+    k->dequantize[ROOST_TYPE_F16] = dequantize_f16_avx2;
+    k->dequantize[ROOST_TYPE_BF16] = dequantize_bf16_avx2;
+    k->dequantize[ROOST_TYPE_Q4_0] = dequantize_q4_0_avx2;
+    k->dequantize[ROOST_TYPE_Q4_1] = dequantize_q4_1_avx2;
+    k->dequantize[ROOST_TYPE_Q5_0] = dequantize_q5_0_avx2;
+    k->dequantize[ROOST_TYPE_Q5_1] = dequantize_q5_1_avx2;
+    k->dequantize[ROOST_TYPE_Q8_0] = dequantize_q8_0_avx2;
+    k->dequantize[ROOST_TYPE_Q8_1] = dequantize_q8_1_avx2;
+
+    k->gemv[ROOST_TYPE_F32] = gemv_f32_avx2;
+    k->gemv[ROOST_TYPE_F16] = gemv_f16_avx2;
+    k->gemv[ROOST_TYPE_BF16] = gemv_bf16_avx2;
+    k->gemv[ROOST_TYPE_Q4_0] = gemv_q4_0_avx2;
+    k->gemv[ROOST_TYPE_Q4_1] = gemv_q4_1_avx2;
+    k->gemv[ROOST_TYPE_Q5_0] = gemv_q5_0_avx2;
+    k->gemv[ROOST_TYPE_Q5_1] = gemv_q5_1_avx2;
+    k->gemv[ROOST_TYPE_Q8_0] = gemv_q8_0_avx2;
+
+    k->gemm[ROOST_TYPE_F32] = gemm_f32_avx2;
+    k->gemm[ROOST_TYPE_F16] = gemm_f16_avx2;
+    k->gemm[ROOST_TYPE_BF16] = gemm_bf16_avx2;
+    k->gemm[ROOST_TYPE_Q4_0] = gemm_q4_0_avx2;
+    k->gemm[ROOST_TYPE_Q4_1] = gemm_q4_1_avx2;
+    k->gemm[ROOST_TYPE_Q5_0] = gemm_q5_0_avx2;
+    k->gemm[ROOST_TYPE_Q5_1] = gemm_q5_1_avx2;
+    k->gemm[ROOST_TYPE_Q8_0] = gemm_q8_0_avx2;
+}
+
+#else
+
 void roost_register_avx2_legacy(roost_kernels *k) { (void)k; }
+
+#endif
