@@ -7,6 +7,13 @@
 // with blocks accumulated in order into one float.
 #include "internal.h"
 
+// The formulas above are separately rounded float operations: no multiply-add is fused.
+#if defined(__clang__)
+#pragma STDC FP_CONTRACT OFF
+#elif defined(__GNUC__)
+#pragma GCC optimize("fp-contract=off")
+#endif
+
 static inline float h2f(roost_half h) { return roost_fp16_to_fp32(h); }
 
 static inline uint32_t load_qh(const uint8_t qh[4]) {
