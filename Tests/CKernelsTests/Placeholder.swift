@@ -1,4 +1,0 @@
-import Testing
-import CKernels
-
-@Test func placeholderCKernels() {}
