@@ -15,6 +15,34 @@ public enum SystemCPU {
         return max(1, min(affinity, quota))
     }
 
+    /// Size of the largest CPU cache of cpu0 (the last-level cache), from
+    /// /sys/devices/system/cpu/cpu0/cache; nil when unknown.
+    public static var lastLevelCacheBytes: Int? {
+        var best: Int?
+        for index in 0..<8 {
+            guard let text = readSmallFile("/sys/devices/system/cpu/cpu0/cache/index\(index)/size") else { continue }
+            guard let bytes = parseCacheSize(text) else { continue }
+            best = max(best ?? bytes, bytes)
+        }
+        return best
+    }
+
+    /// "32768K" / "1M" / "512" -> bytes; nil when malformed.
+    static func parseCacheSize(_ text: String) -> Int? {
+        let t = text.trimmingWhitespace
+        guard let last = t.last else { return nil }
+        let scale: Int
+        var digits = Substring(t)
+        switch last {
+        case "K", "k": scale = 1 << 10; digits = digits.dropLast()
+        case "M", "m": scale = 1 << 20; digits = digits.dropLast()
+        case "G", "g": scale = 1 << 30; digits = digits.dropLast()
+        default: scale = 1
+        }
+        guard let v = Int(digits), v > 0 else { return nil }
+        return v * scale
+    }
+
     /// CPUs online in the system.
     public static var onlineCount: Int { max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))) }
 
