@@ -52,15 +52,16 @@ INLINE uint32_t load_u32(const uint8_t *p) {
 }
 
 // ---- one weight block -> 32 int8 values, scale, min ---------------------------------
-// Signed types (Q4_0, Q5_0, Q8_0) give values in [-16, 127]; the _1 types give unsigned
-// values in [0, 31].
+// Q8_0 gives its signed values; the others give unsigned values in [0, 31]: Q4_0 and
+// Q5_0 their stored codes q + 8 and q + 16 (the offset is taken off after the products,
+// see dot_block), the _1 types their codes.
 
 INLINE __m256i load_w(const int type, const char *b, float *d, float *m) {
     switch (type) {
     case ROOST_TYPE_Q4_0: {
         const block_q4_0 *x = (const block_q4_0 *)b;
         *d = h2f(x->d);
-        return _mm256_sub_epi8(unpack_nibbles(x->qs), _mm256_set1_epi8(8));
+        return unpack_nibbles(x->qs); // q + 8, see offset_of()
     }
     case ROOST_TYPE_Q4_1: {
         const block_q4_1 *x = (const block_q4_1 *)b;
@@ -72,7 +73,7 @@ INLINE __m256i load_w(const int type, const char *b, float *d, float *m) {
         const block_q5_0 *x = (const block_q5_0 *)b;
         *d = h2f(x->d);
         const __m256i hi = _mm256_and_si256(bits_to_bytes(load_u32(x->qh)), _mm256_set1_epi8(0x10));
-        return _mm256_sub_epi8(_mm256_or_si256(unpack_nibbles(x->qs), hi), _mm256_set1_epi8(16));
+        return _mm256_or_si256(unpack_nibbles(x->qs), hi); // q + 16, see offset_of()
     }
     case ROOST_TYPE_Q5_1: {
         const block_q5_1 *x = (const block_q5_1 *)b;
@@ -91,6 +92,18 @@ INLINE __m256i load_w(const int type, const char *b, float *d, float *m) {
 
 INLINE int has_min(const int type) { return type == ROOST_TYPE_Q4_1 || type == ROOST_TYPE_Q5_1; }
 
+// The code offset of Q4_0 (8) and Q5_0 (16): value = code - offset.
+INLINE int offset_of(const int type) {
+    return type == ROOST_TYPE_Q4_0 ? 8 : type == ROOST_TYPE_Q5_0 ? 16 : 0;
+}
+
+// Per 4 consecutive activation bytes, offset times their sum: the correction that turns
+// sums of code * a into sums of (code - offset) * a, lane for lane.
+INLINE __m256i offset_correction(const int type, __m256i a) {
+    const __m256i sums = _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_set1_epi8(1), a), _mm256_set1_epi16(1));
+    return _mm256_slli_epi32(sums, type == ROOST_TYPE_Q4_0 ? 3 : 4);
+}
+
 INLINE size_t wblock_size(const int type) {
     switch (type) {
     case ROOST_TYPE_Q4_0: return sizeof(block_q4_0);
@@ -101,21 +114,28 @@ INLINE size_t wblock_size(const int type) {
     }
 }
 
-// int8 x int8 (or uint8 x int8 for the _1 types) -> 8 int32 partial sums, as floats.
-INLINE __m256 dot_block(const int type, __m256i q, __m256i a) {
-    __m256i p16;
-    if (has_min(type)) {
-        p16 = _mm256_maddubs_epi16(q, a);
-    } else {
-        p16 = _mm256_maddubs_epi16(_mm256_sign_epi8(q, q), _mm256_sign_epi8(a, q));
+// 32 weight values x 32 activations -> 8 int32 sums of 4 consecutive products, as
+// floats. The sums are exact and the same whichever way they are formed: uint8 codes
+// with maddubs (no saturation: 31 * 127 * 2 < 2^15) minus the offset correction for
+// Q4_0/Q5_0, plain for the _1 types; for Q8_0 the sign trick (|w| x sign(a, w); needs
+// a != -128, which the quantizers never produce).
+INLINE __m256 dot_block(const int type, __m256i q, __m256i a, __m256i corr) {
+    const __m256i ones = _mm256_set1_epi16(1);
+    if (type == ROOST_TYPE_Q8_0) {
+        const __m256i p16 = _mm256_maddubs_epi16(_mm256_sign_epi8(q, q), _mm256_sign_epi8(a, q));
+        return _mm256_cvtepi32_ps(_mm256_madd_epi16(p16, ones));
     }
-    return _mm256_cvtepi32_ps(_mm256_madd_epi16(p16, _mm256_set1_epi16(1)));
+    __m256i sums = _mm256_madd_epi16(_mm256_maddubs_epi16(q, a), ones);
+    if (offset_of(type)) sums = _mm256_sub_epi32(sums, corr);
+    return _mm256_cvtepi32_ps(sums);
 }
 
 // w[r]: R weight rows, a[c]: C activation rows (Q8_0 or Q8_1 blocks, qs at offset 2 or 4)
 // -> out[r * C + c]
+// pf: the start of the rows the next tile reads (or NULL); prefetched while this tile
+// computes, because a tile reads R short streams that hardware prefetchers pick up late.
 INLINE void quant_tile(const int type, const int R, const int C, int64_t nb,
-                       const char *const *w, const char *const *a, float *out) {
+                       const char *const *w, const char *const *a, float *out, const char *pf) {
     const size_t ws = wblock_size(type);
     const int min = has_min(type);
     const size_t as = min ? sizeof(block_q8_1) : sizeof(block_q8_0);
@@ -127,7 +147,14 @@ INLINE void quant_tile(const int type, const int R, const int C, int64_t nb,
             accm[r][c] = 0.0f;
         }
     for (int64_t ib = 0; ib < nb; ib++) {
-        __m256i q[4], av[4];
+        __m256i q[4], av[4], corr[4];
+        if (pf) {
+            // Spread the next tile's bytes over this tile's iterations, in address order.
+            const char *p = pf + (size_t)ib * (size_t)R * ws;
+            _mm_prefetch(p, _MM_HINT_T0);
+            _mm_prefetch(p + 64, _MM_HINT_T0);
+            if (R * ws > 128) _mm_prefetch(p + 128, _MM_HINT_T0);
+        }
         float dw[4], mw[4] = {0}, da[4], sa[4] = {0};
         for (int r = 0; r < R; r++) q[r] = load_w(type, w[r] + (size_t)ib * ws, &dw[r], &mw[r]);
         for (int c = 0; c < C; c++) {
@@ -142,10 +169,11 @@ INLINE void quant_tile(const int type, const int R, const int C, int64_t nb,
                 da[c] = h2f(y->d);
                 av[c] = _mm256_loadu_si256((const __m256i *)y->qs);
             }
+            corr[c] = offset_of(type) ? offset_correction(type, av[c]) : _mm256_setzero_si256();
         }
         for (int r = 0; r < R; r++)
             for (int c = 0; c < C; c++) {
-                const __m256 s = dot_block(type, q[r], av[c]);
+                const __m256 s = dot_block(type, q[r], av[c], corr[c]);
                 const float d = dw[r] * da[c];
                 acc[r][c] = _mm256_fmadd_ps(_mm256_set1_ps(d), s, acc[r][c]);
                 if (min) accm[r][c] = fma1(mw[r], sa[c], accm[r][c]);
@@ -168,11 +196,11 @@ INLINE void quant_gemv(const int type, int64_t n, int64_t nrows, const void *w,
     for (; r + 4 <= nrows; r += 4) {
         const char *wp[4] = {wb + (size_t)r * row_bytes, wb + (size_t)(r + 1) * row_bytes,
                              wb + (size_t)(r + 2) * row_bytes, wb + (size_t)(r + 3) * row_bytes};
-        quant_tile(type, 4, 1, nb, wp, ap, y + r);
+        quant_tile(type, 4, 1, nb, wp, ap, y + r, r + 8 <= nrows ? wp[0] + 4 * row_bytes : NULL);
     }
     for (; r < nrows; r++) {
         const char *wp[1] = {wb + (size_t)r * row_bytes};
-        quant_tile(type, 1, 1, nb, wp, ap, y + r);
+        quant_tile(type, 1, 1, nb, wp, ap, y + r, NULL);
     }
 }
 
@@ -190,7 +218,7 @@ INLINE void quant_gemm(const int type, int64_t n, int64_t nrows, const void *w,
         for (; r + 4 <= nrows; r += 4) {
             const char *wp[4] = {wb + (size_t)r * row_bytes, wb + (size_t)(r + 1) * row_bytes,
                                  wb + (size_t)(r + 2) * row_bytes, wb + (size_t)(r + 3) * row_bytes};
-            quant_tile(type, 4, 2, nb, wp, ap, out);
+            quant_tile(type, 4, 2, nb, wp, ap, out, r + 8 <= nrows ? wp[0] + 4 * row_bytes : NULL);
             for (int i = 0; i < 4; i++) {
                 y[c * y_stride + r + i] = out[i * 2];
                 y[(c + 1) * y_stride + r + i] = out[i * 2 + 1];
@@ -198,7 +226,7 @@ INLINE void quant_gemm(const int type, int64_t n, int64_t nrows, const void *w,
         }
         for (; r < nrows; r++) {
             const char *wp[1] = {wb + (size_t)r * row_bytes};
-            quant_tile(type, 1, 2, nb, wp, ap, out);
+            quant_tile(type, 1, 2, nb, wp, ap, out, NULL);
             y[c * y_stride + r] = out[0];
             y[(c + 1) * y_stride + r] = out[1];
         }
@@ -441,7 +469,8 @@ INLINE void store_i8x32(const __m256i q, const __m256 d, const __m256 m, const i
         const char *x = vx;                                                                 \
         for (int64_t i = 0; i < n / 32; i++) {                                              \
             float d, m = 0.0f;                                                              \
-            const __m256i q = load_w(type, x + (size_t)i * (bsize), &d, &m);               \
+            const __m256i q = _mm256_sub_epi8(load_w(type, x + (size_t)i * (bsize), &d, &m), \
+                                              _mm256_set1_epi8((char)offset_of(type)));     \
             store_i8x32(q, _mm256_set1_ps(d), _mm256_set1_ps(m), has_min(type), y + i * 32); \
         }                                                                                   \
     }
