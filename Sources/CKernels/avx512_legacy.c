@@ -1,3 +1,657 @@
+// AVX-512 (F/BW/VL) + VNNI kernels: legacy quants (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0 weights
+// with Q8_0 / Q8_1 activations) and float weights (F32, F16, BF16 with F32 activations).
+//
+// Same design as avx2_legacy.c: every (weight row, activation row) pair owns its
+// accumulators, updated block by block in the same order by the same instructions
+// whatever the tile shape (4 rows x 1 column in gemv, 4 x 4 / 4 x 2 (quants) or 4 x 2
+// (floats) in gemm, 1 row x C columns for row remainders), and reduced by the same
+// horizontal sum. So gemm is bitwise gemv, and gemv is bitwise the same for any row split.
+//
+// Quant dots: two 32-element blocks per 512-bit register. The integer dot of a block is
+// done by VNNI (vpdpbusd: unsigned bytes x signed bytes, 4 products summed into each
+// int32 lane) with the weights as unsigned bytes:
+//   Q4_1 / Q5_1: the weight nibbles are unsigned already;
+//   Q4_0 / Q5_0 / Q8_0: the weights are stored offset (q + 8, q + 16, q ^ 0x80 = q + 128)
+//   and the offset times the activation block sum is subtracted: the dpbusd accumulator
+//   starts at -offset * sum(a), computed once per activation block by a dpbusd of the
+//   constant offset bytes with the activations and shared by every weight row.
+// All integer sums are exact, so there is NO restriction on the values: activations
+// (and Q8_0 weights) may be -128.
+// Per block pair: int32 lanes -> float, times a vector of the two blocks' scale products
+// (dw * da, computed in float per block), fused-added into one float accumulator per
+// pair; Q4_1 / Q5_1 then fuse-add mw * sa of the two blocks into lanes 1 and 3 of the
+// same accumulator. An odd last block runs the same steps on 256 bits into lanes 0..7 (masked fma).
 #include "internal.h"
 
+#if defined(__x86_64__)
+
+#include <immintrin.h>
+
+// The tile loops over rows / columns must be unrolled so that the accumulators live in
+// registers (gcc -O2 does not unroll them by itself).
+#define UNROLL _Pragma("GCC unroll 4")
+
+#define TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")))
+#define INLINE \
+    static inline __attribute__((always_inline, target("avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")))
+
+INLINE float hsum8(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+INLINE float hsum16(__m512 v) {
+    const __m256 hi = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1));
+    return hsum8(_mm256_add_ps(_mm512_castps512_ps256(v), hi));
+}
+
+INLINE float h2f(roost_half h) { return _cvtsh_ss(h); }
+
+INLINE uint32_t load_u32(const void *p) {
+    uint32_t v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+INLINE uint16_t load_u16(const void *p) {
+    uint16_t v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+INLINE __m256i load256(const void *p) { return _mm256_loadu_si256((const __m256i *)p); }
+INLINE __m128i load128(const void *p) { return _mm_loadu_si128((const __m128i *)p); }
+
+// ---- per-type layout ----------------------------------------------------------------
+
+INLINE int has_min(const int type) { return type == ROOST_TYPE_Q4_1 || type == ROOST_TYPE_Q5_1; }
+
+// Q4/Q5 registers hold two blocks in "split" order, 128-bit lanes
+//   [block 0 elements 0..15, block 1 elements 0..15, block 0 16..31, block 1 16..31]
+// (what the nibble unpacking gives cheaply); Q8_0 keeps the natural order
+//   [block 0 elements 0..31, block 1 elements 0..31].
+INLINE int split_order(const int type) { return type != ROOST_TYPE_Q8_0; }
+
+// Offset added to the signed weights to make them unsigned bytes (0 for the _1 types).
+INLINE int w_offset(const int type) {
+    switch (type) {
+    case ROOST_TYPE_Q4_0: return 8;
+    case ROOST_TYPE_Q5_0: return 16;
+    case ROOST_TYPE_Q8_0: return 128;
+    default: return 0;
+    }
+}
+
+INLINE size_t wblock_size(const int type) {
+    switch (type) {
+    case ROOST_TYPE_Q4_0: return sizeof(block_q4_0);
+    case ROOST_TYPE_Q4_1: return sizeof(block_q4_1);
+    case ROOST_TYPE_Q5_0: return sizeof(block_q5_0);
+    case ROOST_TYPE_Q5_1: return sizeof(block_q5_1);
+    default: return sizeof(block_q8_0);
+    }
+}
+
+INLINE size_t qs_offset(const int type) {
+    switch (type) {
+    case ROOST_TYPE_Q4_0: return offsetof(block_q4_0, qs);
+    case ROOST_TYPE_Q4_1: return offsetof(block_q4_1, qs);
+    case ROOST_TYPE_Q5_0: return offsetof(block_q5_0, qs);
+    case ROOST_TYPE_Q5_1: return offsetof(block_q5_1, qs);
+    default: return offsetof(block_q8_0, qs);
+    }
+}
+
+INLINE size_t qh_offset(const int type) {
+    return type == ROOST_TYPE_Q5_0 ? offsetof(block_q5_0, qh) : offsetof(block_q5_1, qh);
+}
+
+INLINE int is_q5(const int type) { return type == ROOST_TYPE_Q5_0 || type == ROOST_TYPE_Q5_1; }
+INLINE int is_q8(const int type) { return type == ROOST_TYPE_Q8_0; }
+
+// ---- weights: two blocks -> 64 unsigned bytes (weight + offset), split order for Q4/Q5
+
+INLINE __m512i load_w2(const int type, const char *b0, const char *b1) {
+    if (is_q8(type)) {
+        const __m512i q = _mm512_inserti64x4(_mm512_castsi256_si512(load256(b0 + qs_offset(type))),
+                                             load256(b1 + qs_offset(type)), 1);
+        return _mm512_xor_si512(q, _mm512_set1_epi8((char)0x80));
+    }
+    const __m256i t = _mm256_inserti128_si256(_mm256_castsi128_si256(load128(b0 + qs_offset(type))),
+                                              load128(b1 + qs_offset(type)), 1);
+    __m512i q = _mm512_inserti64x4(_mm512_castsi256_si512(t), _mm256_srli_epi16(t, 4), 1);
+    q = _mm512_and_si512(q, _mm512_set1_epi8(0x0f));
+    if (is_q5(type)) {
+        // fifth bits: bit j of qh is element j; reorder the 16-bit halves to split order
+        const uint64_t x = (uint64_t)load_u32(b0 + qh_offset(type)) | ((uint64_t)load_u32(b1 + qh_offset(type)) << 32);
+        const uint64_t m = (x & 0xffff00000000ffffULL) | ((x >> 16) & 0x00000000ffff0000ULL) |
+                           ((x << 16) & 0x0000ffff00000000ULL);
+        q = _mm512_mask_add_epi8(q, (__mmask64)m, q, _mm512_set1_epi8(16));
+    }
+    return q;
+}
+
+// One block -> 32 unsigned bytes (weight + offset), natural order.
+INLINE __m256i load_w1(const int type, const char *b) {
+    if (is_q8(type)) return _mm256_xor_si256(load256(b + qs_offset(type)), _mm256_set1_epi8((char)0x80));
+    const __m128i t = load128(b + qs_offset(type));
+    __m256i q = _mm256_and_si256(_mm256_inserti128_si256(_mm256_castsi128_si256(t), _mm_srli_epi16(t, 4), 1),
+                                 _mm256_set1_epi8(0x0f));
+    if (is_q5(type)) q = _mm256_mask_add_epi8(q, (__mmask32)load_u32(b + qh_offset(type)), q, _mm256_set1_epi8(16));
+    return q;
+}
+
+// Scales of two blocks as floats: _0 types [d0, d1, 0, 0], _1 types [d0, m0, d1, m1].
+// Activations alike: Q8_0 [d0, d1, 0, 0], Q8_1 [d0, s0, d1, s1].
+INLINE __m128 load_scales2(const int min, const char *b0, const char *b1) {
+    if (min) return _mm_cvtph_ps(_mm_cvtsi64_si128((long long)((uint64_t)load_u32(b0) | ((uint64_t)load_u32(b1) << 32))));
+    return _mm_cvtph_ps(_mm_cvtsi32_si128((int)((uint32_t)load_u16(b0) | ((uint32_t)load_u16(b1) << 16))));
+}
+
+INLINE __m128 load_scales1(const int min, const char *b) {
+    if (min) return _mm_cvtph_ps(_mm_cvtsi32_si128((int)load_u32(b)));
+    return _mm_cvtph_ps(_mm_cvtsi32_si128((int)load_u16(b)));
+}
+
+// Lane pattern of the per-block scale product p (from load_scales2 products) over the
+// 16 int32 lanes of a two-block dpbusd.
+INLINE __m512i scale_index(const int type) {
+    const int b1 = has_min(type) ? 2 : 1; // where block 1's dw * da sits in p
+    if (split_order(type))
+        return _mm512_setr_epi32(0, 0, 0, 0, b1, b1, b1, b1, 0, 0, 0, 0, b1, b1, b1, b1);
+    return _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, b1, b1, b1, b1, b1, b1, b1, b1);
+}
+
+// Activations of two blocks, in the weight type's order.
+INLINE __m512i load_a2(const int type, const char *a0, const char *a1) {
+    const size_t off = has_min(type) ? offsetof(block_q8_1, qs) : offsetof(block_q8_0, qs);
+    const __m512i x0 = _mm512_castsi256_si512(load256(a0 + off));
+    const __m512i x1 = _mm512_castsi256_si512(load256(a1 + off));
+    if (split_order(type)) return _mm512_permutex2var_epi64(x0, _mm512_setr_epi64(0, 1, 8, 9, 2, 3, 10, 11), x1);
+    return _mm512_inserti64x4(x0, _mm512_castsi512_si256(x1), 1);
+}
+
+// R weight rows w[r], C activation rows a[c] -> out[r * C + c]
+INLINE void quant_tile(const int type, const int R, const int C, int64_t nb,
+                       const char *const *w, const char *const *a, float *out) {
+    const size_t ws = wblock_size(type);
+    const int min = has_min(type);
+    const int off = w_offset(type);
+    const size_t as = min ? sizeof(block_q8_1) : sizeof(block_q8_0);
+    const __m512i sidx = scale_index(type);
+    __m512 acc[4][4];
+    UNROLL
+    for (int r = 0; r < R; r++)
+        UNROLL
+        for (int c = 0; c < C; c++) acc[r][c] = _mm512_setzero_ps();
+    int64_t ib = 0;
+    for (; ib + 2 <= nb; ib += 2) {
+        __m512i av[4], bias[4];
+        __m512 da[4];
+        __m128 sa[4];
+        UNROLL
+        for (int c = 0; c < C; c++) {
+            const char *b0 = a[c] + (size_t)ib * as;
+            av[c] = load_a2(type, b0, b0 + as);
+            sa[c] = load_scales2(min, b0, b0 + as);
+            da[c] = _mm512_permutexvar_ps(sidx, _mm512_castps128_ps512(sa[c]));
+            bias[c] = _mm512_setzero_si512();
+            if (off)
+                bias[c] = _mm512_sub_epi32(_mm512_setzero_si512(),
+                                           _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_set1_epi8((char)off), av[c]));
+        }
+        UNROLL
+        for (int r = 0; r < R; r++) {
+            const char *b0 = w[r] + (size_t)ib * ws;
+            const __m512i q = load_w2(type, b0, b0 + ws);
+            const __m128 sw = load_scales2(min, b0, b0 + ws);
+            const __m512 dw = _mm512_permutexvar_ps(sidx, _mm512_castps128_ps512(sw));
+            UNROLL
+            for (int c = 0; c < C; c++) {
+                const __m512 s = _mm512_cvtepi32_ps(_mm512_dpbusd_epi32(bias[c], q, av[c]));
+                acc[r][c] = _mm512_fmadd_ps(s, _mm512_mul_ps(dw, da[c]), acc[r][c]);
+                if (min) // lanes 1, 3 += m0 * s0, m1 * s1
+                    acc[r][c] = _mm512_mask3_fmadd_ps(_mm512_castps128_ps512(sw), _mm512_castps128_ps512(sa[c]),
+                                                      acc[r][c], 0x000a);
+            }
+        }
+    }
+    if (ib < nb) { // odd last block: 256 bits into lanes 0..7
+        __m256i q[4], av[4], bias[4];
+        __m128 sw[4], sa[4];
+        UNROLL
+        for (int r = 0; r < R; r++) {
+            const char *b0 = w[r] + (size_t)ib * ws;
+            q[r] = load_w1(type, b0);
+            sw[r] = load_scales1(min, b0);
+        }
+        UNROLL
+        for (int c = 0; c < C; c++) {
+            const char *b0 = a[c] + (size_t)ib * as;
+            av[c] = load256(b0 + (min ? offsetof(block_q8_1, qs) : offsetof(block_q8_0, qs)));
+            sa[c] = load_scales1(min, b0);
+            bias[c] = _mm256_setzero_si256();
+            if (off)
+                bias[c] = _mm256_sub_epi32(_mm256_setzero_si256(),
+                                           _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_set1_epi8((char)off), av[c]));
+        }
+        UNROLL
+        for (int r = 0; r < R; r++)
+            UNROLL
+            for (int c = 0; c < C; c++) {
+                const __m256 s = _mm256_cvtepi32_ps(_mm256_dpbusd_epi32(bias[c], q[r], av[c]));
+                const __m128 p = _mm_mul_ps(sw[r], sa[c]);
+                const __m256 d = _mm256_broadcastss_ps(p);
+                acc[r][c] = _mm512_mask3_fmadd_ps(_mm512_castps256_ps512(s), _mm512_castps256_ps512(d), acc[r][c], 0x00ff);
+                if (min) // lane 1 += m * s
+                    acc[r][c] = _mm512_mask3_fmadd_ps(_mm512_castps128_ps512(sw[r]), _mm512_castps128_ps512(sa[c]),
+                                                      acc[r][c], 0x0002);
+            }
+    }
+    UNROLL
+    for (int r = 0; r < R; r++)
+        UNROLL
+        for (int c = 0; c < C; c++) out[r * C + c] = hsum16(acc[r][c]);
+}
+
+INLINE void quant_gemv(const int type, int64_t n, int64_t nrows, const void *w,
+                       size_t row_bytes, const void *a, float *y) {
+    const int64_t nb = n / 32;
+    const char *wb = w;
+    const char *ap[1] = {a};
+    int64_t r = 0;
+    for (; r + 4 <= nrows; r += 4) {
+        const char *wp[4] = {wb + (size_t)r * row_bytes, wb + (size_t)(r + 1) * row_bytes,
+                             wb + (size_t)(r + 2) * row_bytes, wb + (size_t)(r + 3) * row_bytes};
+        quant_tile(type, 4, 1, nb, wp, ap, y + r);
+    }
+    for (; r < nrows; r++) {
+        const char *wp[1] = {wb + (size_t)r * row_bytes};
+        quant_tile(type, 1, 1, nb, wp, ap, y + r);
+    }
+}
+
+#ifndef QG_R
+#define QG_R 4
+#endif
+#ifndef QG_C
+#define QG_C 4
+#endif
+
+// C columns starting at activation ap[]: tiles of QG_R rows, then single rows.
+INLINE void quant_gemm_cols(const int type, const int C, int64_t nb, int64_t nrows, const char *wb,
+                            size_t row_bytes, const char *const *ap, float *y, int64_t y_stride) {
+    float out[16];
+    int64_t r = 0;
+    for (; r + QG_R <= nrows; r += QG_R) {
+        const char *wp[4];
+        UNROLL
+        for (int i = 0; i < QG_R; i++) wp[i] = wb + (size_t)(r + i) * row_bytes;
+        quant_tile(type, QG_R, C, nb, wp, ap, out);
+        UNROLL
+        for (int i = 0; i < QG_R; i++)
+            UNROLL
+            for (int c = 0; c < C; c++) y[c * y_stride + r + i] = out[i * C + c];
+    }
+    for (; r < nrows; r++) {
+        const char *wp[1] = {wb + (size_t)r * row_bytes};
+        quant_tile(type, 1, C, nb, wp, ap, out);
+        UNROLL
+        for (int c = 0; c < C; c++) y[c * y_stride + r] = out[c];
+    }
+}
+
+// Column groups of QG_C (then of 3 or 2), a last single column by the gemv.
+INLINE void quant_gemm(const int type, int64_t n, int64_t nrows, const void *w,
+                       size_t row_bytes, int64_t ncols, const void *a, size_t a_stride,
+                       float *y, int64_t y_stride) {
+    const int64_t nb = n / 32;
+    const char *wb = w, *ab = a;
+    int64_t c = 0;
+    while (c < ncols) {
+        const int64_t left = ncols - c;
+        const char *ap[4];
+        for (int i = 0; i < 4 && i < left; i++) ap[i] = ab + (size_t)(c + i) * a_stride;
+        if (left >= QG_C) {
+            quant_gemm_cols(type, QG_C, nb, nrows, wb, row_bytes, ap, y + c * y_stride, y_stride);
+            c += QG_C;
+        } else if (left == 3) {
+            quant_gemm_cols(type, 3, nb, nrows, wb, row_bytes, ap, y + c * y_stride, y_stride);
+            c += 3;
+        } else if (left == 2) {
+            quant_gemm_cols(type, 2, nb, nrows, wb, row_bytes, ap, y + c * y_stride, y_stride);
+            c += 2;
+        } else {
+            quant_gemv(type, n, nrows, w, row_bytes, ap[0], y + c * y_stride);
+            c += 1;
+        }
+    }
+}
+
+#define QUANT_KERNELS(name, type)                                                             \
+    TARGET static void gemv_##name##_avx512(int64_t n, int64_t nrows, const void *w,         \
+                                            size_t row_bytes, const void *a, float *y) {     \
+        quant_gemv(type, n, nrows, w, row_bytes, a, y);                                      \
+    }                                                                                        \
+    TARGET static void gemm_##name##_avx512(int64_t n, int64_t nrows, const void *w,         \
+                                            size_t row_bytes, int64_t ncols, const void *a,  \
+                                            size_t a_stride, float *y, int64_t y_stride) {   \
+        quant_gemm(type, n, nrows, w, row_bytes, ncols, a, a_stride, y, y_stride);           \
+    }
+
+QUANT_KERNELS(q4_0, ROOST_TYPE_Q4_0)
+QUANT_KERNELS(q4_1, ROOST_TYPE_Q4_1)
+QUANT_KERNELS(q5_0, ROOST_TYPE_Q5_0)
+QUANT_KERNELS(q5_1, ROOST_TYPE_Q5_1)
+QUANT_KERNELS(q8_0, ROOST_TYPE_Q8_0)
+
+// ---- float weights ------------------------------------------------------------------
+
+// 16 weights from element i; masked (elements past the mask read as 0, not loaded).
+INLINE __m512 load_f16x(const int type, const char *row, int64_t i, __mmask16 k) {
+    switch (type) {
+    case ROOST_TYPE_F16:
+        return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(k, row + i * 2));
+    case ROOST_TYPE_BF16:
+        return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(k, row + i * 2)), 16));
+    default:
+        return _mm512_maskz_loadu_ps(k, row + i * 4);
+    }
+}
+
+INLINE __m512 load_f16(const int type, const char *row, int64_t i) {
+    switch (type) {
+    case ROOST_TYPE_F16:
+        return _mm512_cvtph_ps(load256(row + i * 2));
+    case ROOST_TYPE_BF16:
+        return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(load256(row + i * 2)), 16));
+    default:
+        return _mm512_loadu_ps((const float *)(row + i * 4));
+    }
+}
+
+// Per (row, column): two accumulators over 32-element steps, a 16-element step into the
+// first, a masked step (< 16 elements) into the second; result = hsum(acc0 + acc1).
+INLINE void float_tile(const int type, const int R, const int C, int64_t n,
+                       const char *const *w, const float *const *a, float *out) {
+    __m512 acc0[4][2], acc1[4][2];
+    UNROLL
+    for (int r = 0; r < R; r++)
+        UNROLL
+        for (int c = 0; c < C; c++) {
+            acc0[r][c] = _mm512_setzero_ps();
+            acc1[r][c] = _mm512_setzero_ps();
+        }
+    int64_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        __m512 x0[2], x1[2];
+        UNROLL
+        for (int c = 0; c < C; c++) {
+            x0[c] = _mm512_loadu_ps(a[c] + i);
+            x1[c] = _mm512_loadu_ps(a[c] + i + 16);
+        }
+        UNROLL
+        for (int r = 0; r < R; r++) {
+            const __m512 w0 = load_f16(type, w[r], i);
+            const __m512 w1 = load_f16(type, w[r], i + 16);
+            UNROLL
+            for (int c = 0; c < C; c++) {
+                acc0[r][c] = _mm512_fmadd_ps(w0, x0[c], acc0[r][c]);
+                acc1[r][c] = _mm512_fmadd_ps(w1, x1[c], acc1[r][c]);
+            }
+        }
+    }
+    if (i + 16 <= n) {
+        __m512 x0[2];
+        UNROLL
+        for (int c = 0; c < C; c++) x0[c] = _mm512_loadu_ps(a[c] + i);
+        UNROLL
+        for (int r = 0; r < R; r++) {
+            const __m512 w0 = load_f16(type, w[r], i);
+            UNROLL
+            for (int c = 0; c < C; c++) acc0[r][c] = _mm512_fmadd_ps(w0, x0[c], acc0[r][c]);
+        }
+        i += 16;
+    }
+    if (i < n) {
+        const __mmask16 k = (__mmask16)((1u << (n - i)) - 1u);
+        __m512 x1[2];
+        UNROLL
+        for (int c = 0; c < C; c++) x1[c] = _mm512_maskz_loadu_ps(k, a[c] + i);
+        UNROLL
+        for (int r = 0; r < R; r++) {
+            const __m512 w1 = load_f16x(type, w[r], i, k);
+            UNROLL
+            for (int c = 0; c < C; c++) acc1[r][c] = _mm512_fmadd_ps(w1, x1[c], acc1[r][c]);
+        }
+    }
+    UNROLL
+    for (int r = 0; r < R; r++)
+        UNROLL
+        for (int c = 0; c < C; c++) out[r * C + c] = hsum16(_mm512_add_ps(acc0[r][c], acc1[r][c]));
+}
+
+INLINE void float_gemv(const int type, int64_t n, int64_t nrows, const void *w,
+                       size_t row_bytes, const void *a, float *y) {
+    const char *wb = w;
+    const float *ap[1] = {a};
+    int64_t r = 0;
+    for (; r + 4 <= nrows; r += 4) {
+        const char *wp[4] = {wb + (size_t)r * row_bytes, wb + (size_t)(r + 1) * row_bytes,
+                             wb + (size_t)(r + 2) * row_bytes, wb + (size_t)(r + 3) * row_bytes};
+        float_tile(type, 4, 1, n, wp, ap, y + r);
+    }
+    for (; r < nrows; r++) {
+        const char *wp[1] = {wb + (size_t)r * row_bytes};
+        float_tile(type, 1, 1, n, wp, ap, y + r);
+    }
+}
+
+// Tiles of 4 rows x 2 columns, then 1 row x 2 columns, then single columns.
+INLINE void float_gemm(const int type, int64_t n, int64_t nrows, const void *w,
+                       size_t row_bytes, int64_t ncols, const void *a, size_t a_stride,
+                       float *y, int64_t y_stride) {
+    const char *wb = w, *ab = a;
+    int64_t c = 0;
+    for (; c + 2 <= ncols; c += 2) {
+        const float *ap[2] = {(const float *)(ab + (size_t)c * a_stride),
+                              (const float *)(ab + (size_t)(c + 1) * a_stride)};
+        int64_t r = 0;
+        float out[8];
+        for (; r + 4 <= nrows; r += 4) {
+            const char *wp[4] = {wb + (size_t)r * row_bytes, wb + (size_t)(r + 1) * row_bytes,
+                                 wb + (size_t)(r + 2) * row_bytes, wb + (size_t)(r + 3) * row_bytes};
+            float_tile(type, 4, 2, n, wp, ap, out);
+            UNROLL
+            for (int i = 0; i < 4; i++) {
+                y[c * y_stride + r + i] = out[i * 2];
+                y[(c + 1) * y_stride + r + i] = out[i * 2 + 1];
+            }
+        }
+        for (; r < nrows; r++) {
+            const char *wp[1] = {wb + (size_t)r * row_bytes};
+            float_tile(type, 1, 2, n, wp, ap, out);
+            y[c * y_stride + r] = out[0];
+            y[(c + 1) * y_stride + r] = out[1];
+        }
+    }
+    for (; c < ncols; c++) float_gemv(type, n, nrows, w, row_bytes, ab + (size_t)c * a_stride, y + c * y_stride);
+}
+
+#define FLOAT_KERNELS(name, type)                                                             \
+    TARGET static void gemv_##name##_avx512(int64_t n, int64_t nrows, const void *w,         \
+                                            size_t row_bytes, const void *a, float *y) {     \
+        float_gemv(type, n, nrows, w, row_bytes, a, y);                                      \
+    }                                                                                        \
+    TARGET static void gemm_##name##_avx512(int64_t n, int64_t nrows, const void *w,         \
+                                            size_t row_bytes, int64_t ncols, const void *a,  \
+                                            size_t a_stride, float *y, int64_t y_stride) {   \
+        float_gemm(type, n, nrows, w, row_bytes, ncols, a, a_stride, y, y_stride);           \
+    }
+
+FLOAT_KERNELS(f32, ROOST_TYPE_F32)
+FLOAT_KERNELS(f16, ROOST_TYPE_F16)
+FLOAT_KERNELS(bf16, ROOST_TYPE_BF16)
+
+// ---- activation quantizers: bitwise equal to the ref ones ---------------------------
+
+// roundf (half away from zero) of |v| < 2^23, exactly: trunc, then step away from zero
+// when the dropped fraction is at least one half.
+INLINE __m512 round_away(__m512 v) {
+    const __m512 t = _mm512_roundscale_ps(v, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
+    const __m512 frac = _mm512_abs_ps(_mm512_sub_ps(v, t));
+    const __mmask16 k = _mm512_cmp_ps_mask(frac, _mm512_set1_ps(0.5f), _CMP_GE_OQ);
+    const __m512 step = _mm512_castsi512_ps(_mm512_or_si512(
+        _mm512_and_si512(_mm512_castps_si512(v), _mm512_set1_epi32((int)0x80000000u)),
+        _mm512_castps_si512(_mm512_set1_ps(1.0f))));
+    return _mm512_mask_add_ps(t, k, t, step);
+}
+
+// 32 floats -> 32 int8 (in element order), their scale, and the sum of the int8 values.
+INLINE __m256i quant32(const float *x, float *dout, int *sum) {
+    const __m512 v0 = _mm512_loadu_ps(x), v1 = _mm512_loadu_ps(x + 16);
+    const __m512 mx = _mm512_max_ps(_mm512_abs_ps(v0), _mm512_abs_ps(v1));
+    const __m256 m8 = _mm256_max_ps(_mm512_castps512_ps256(mx),
+                                    _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(mx), 1)));
+    __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(m8), _mm256_extractf128_ps(m8, 1));
+    m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+    m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
+    const float amax = _mm_cvtss_f32(m4);
+    const float d = amax / 127.0f;
+    const float id = d != 0.0f ? 1.0f / d : 0.0f;
+    *dout = d;
+    const __m512 idv = _mm512_set1_ps(id);
+    const __m512i i0 = _mm512_cvttps_epi32(round_away(_mm512_mul_ps(v0, idv)));
+    const __m512i i1 = _mm512_cvttps_epi32(round_away(_mm512_mul_ps(v1, idv)));
+    *sum = _mm512_reduce_add_epi32(_mm512_add_epi32(i0, i1));
+    return _mm256_inserti128_si256(_mm256_castsi128_si256(_mm512_cvtsepi32_epi8(i0)), _mm512_cvtsepi32_epi8(i1), 1);
+}
+
+TARGET static void quantize_q8_0_avx512(const float *x, void *vy, int64_t n) {
+    block_q8_0 *y = vy;
+    for (int64_t i = 0; i < n / QK8_0; i++) {
+        float d;
+        int sum;
+        const __m256i q = quant32(x + i * QK8_0, &d, &sum);
+        y[i].d = roost_fp32_to_fp16(d);
+        _mm256_storeu_si256((__m256i *)y[i].qs, q);
+    }
+}
+
+TARGET static void quantize_q8_1_avx512(const float *x, void *vy, int64_t n) {
+    block_q8_1 *y = vy;
+    for (int64_t i = 0; i < n / QK8_1; i++) {
+        float d;
+        int sum;
+        const __m256i q = quant32(x + i * QK8_1, &d, &sum);
+        y[i].d = roost_fp32_to_fp16(d);
+        _mm256_storeu_si256((__m256i *)y[i].qs, q);
+        y[i].s = roost_fp32_to_fp16((float)sum * d);
+    }
+}
+
+// ---- dequantize: bitwise equal to the ref ones --------------------------------------
+
+// One block -> 32 signed values, natural order.
+INLINE __m256i block_values(const int type, const char *b) {
+    const __m256i u = load_w1(type, b);
+    return _mm256_sub_epi8(u, _mm256_set1_epi8((char)w_offset(type)));
+}
+
+INLINE void store_block(const __m256i q, const __m512 d, const __m512 m, const int add_m, float *y) {
+    __m512 f0 = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm256_castsi256_si128(q))), d);
+    __m512 f1 = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm256_extracti128_si256(q, 1))), d);
+    if (add_m) {
+        f0 = _mm512_add_ps(f0, m);
+        f1 = _mm512_add_ps(f1, m);
+    }
+    _mm512_storeu_ps(y, f0);
+    _mm512_storeu_ps(y + 16, f1);
+}
+
+#define QUANT_DEQUANT(name, type)                                                            \
+    TARGET static void dequantize_##name##_avx512(const void *vx, float *y, int64_t n) {    \
+        const char *x = vx;                                                                 \
+        const size_t bs = wblock_size(type);                                                \
+        for (int64_t i = 0; i < n / 32; i++) {                                              \
+            const char *b = x + (size_t)i * bs;                                             \
+            const float d = h2f(load_u16(b));                                               \
+            const float m = has_min(type) ? h2f(load_u16(b + 2)) : 0.0f;                    \
+            store_block(block_values(type, b), _mm512_set1_ps(d), _mm512_set1_ps(m),        \
+                        has_min(type), y + i * 32);                                         \
+        }                                                                                   \
+    }
+
+QUANT_DEQUANT(q4_0, ROOST_TYPE_Q4_0)
+QUANT_DEQUANT(q4_1, ROOST_TYPE_Q4_1)
+QUANT_DEQUANT(q5_0, ROOST_TYPE_Q5_0)
+QUANT_DEQUANT(q5_1, ROOST_TYPE_Q5_1)
+QUANT_DEQUANT(q8_0, ROOST_TYPE_Q8_0)
+
+TARGET static void dequantize_q8_1_avx512(const void *vx, float *y, int64_t n) {
+    const block_q8_1 *x = vx;
+    for (int64_t i = 0; i < n / QK8_1; i++)
+        store_block(load256(x[i].qs), _mm512_set1_ps(h2f(x[i].d)), _mm512_setzero_ps(), 0, y + i * 32);
+}
+
+TARGET static void dequantize_f16_avx512(const void *vx, float *y, int64_t n) {
+    const uint16_t *x = vx;
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) _mm512_storeu_ps(y + i, _mm512_cvtph_ps(load256(x + i)));
+    if (i < n) {
+        const __mmask16 k = (__mmask16)((1u << (n - i)) - 1u);
+        _mm512_mask_storeu_ps(y + i, k, _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(k, x + i)));
+    }
+}
+
+TARGET static void dequantize_bf16_avx512(const void *vx, float *y, int64_t n) {
+    const uint16_t *x = vx;
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16)
+        _mm512_storeu_ps(y + i, _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(load256(x + i)), 16)));
+    if (i < n) {
+        const __mmask16 k = (__mmask16)((1u << (n - i)) - 1u);
+        const __m512i v = _mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(k, x + i));
+        _mm512_mask_storeu_ps(y + i, k, _mm512_castsi512_ps(_mm512_slli_epi32(v, 16)));
+    }
+}
+
+void roost_register_avx512_legacy(roost_kernels *k) {
+    k->quantize[ROOST_TYPE_Q8_0] = quantize_q8_0_avx512;
+    k->quantize[ROOST_TYPE_Q8_1] = quantize_q8_1_avx512;
+
+    k->dequantize[ROOST_TYPE_F16] = dequantize_f16_avx512;
+    k->dequantize[ROOST_TYPE_BF16] = dequantize_bf16_avx512;
+    k->dequantize[ROOST_TYPE_Q4_0] = dequantize_q4_0_avx512;
+    k->dequantize[ROOST_TYPE_Q4_1] = dequantize_q4_1_avx512;
+    k->dequantize[ROOST_TYPE_Q5_0] = dequantize_q5_0_avx512;
+    k->dequantize[ROOST_TYPE_Q5_1] = dequantize_q5_1_avx512;
+    k->dequantize[ROOST_TYPE_Q8_0] = dequantize_q8_0_avx512;
+    k->dequantize[ROOST_TYPE_Q8_1] = dequantize_q8_1_avx512;
+
+    k->gemv[ROOST_TYPE_F32] = gemv_f32_avx512;
+    k->gemv[ROOST_TYPE_F16] = gemv_f16_avx512;
+    k->gemv[ROOST_TYPE_BF16] = gemv_bf16_avx512;
+    k->gemv[ROOST_TYPE_Q4_0] = gemv_q4_0_avx512;
+    k->gemv[ROOST_TYPE_Q4_1] = gemv_q4_1_avx512;
+    k->gemv[ROOST_TYPE_Q5_0] = gemv_q5_0_avx512;
+    k->gemv[ROOST_TYPE_Q5_1] = gemv_q5_1_avx512;
+    k->gemv[ROOST_TYPE_Q8_0] = gemv_q8_0_avx512;
+
+    k->gemm[ROOST_TYPE_F32] = gemm_f32_avx512;
+    k->gemm[ROOST_TYPE_F16] = gemm_f16_avx512;
+    k->gemm[ROOST_TYPE_BF16] = gemm_bf16_avx512;
+    k->gemm[ROOST_TYPE_Q4_0] = gemm_q4_0_avx512;
+    k->gemm[ROOST_TYPE_Q4_1] = gemm_q4_1_avx512;
+    k->gemm[ROOST_TYPE_Q5_0] = gemm_q5_0_avx512;
+    k->gemm[ROOST_TYPE_Q5_1] = gemm_q5_1_avx512;
+    k->gemm[ROOST_TYPE_Q8_0] = gemm_q8_0_avx512;
+}
+
+#else
+
 void roost_register_avx512_legacy(roost_kernels *k) { (void)k; }
+
+#endif
