@@ -174,8 +174,11 @@ INLINE __m512i load_a2(const int type, const char *a0, const char *a1) {
 }
 
 // R weight rows w[r], C activation rows a[c] -> out[r * C + c]
+// pf: the start of the rows the next tile reads (or NULL). A tile reads R short row
+// streams that hardware prefetchers pick up late; spreading the next tile's bytes over
+// this tile's iterations, in address order, keeps the memory busy.
 INLINE void quant_tile(const int type, const int R, const int C, int64_t nb,
-                       const char *const *w, const char *const *a, float *out) {
+                       const char *const *w, const char *const *a, float *out, const char *pf) {
     const size_t ws = wblock_size(type);
     const int min = has_min(type);
     const int off = w_offset(type);
@@ -189,6 +192,12 @@ INLINE void quant_tile(const int type, const int R, const int C, int64_t nb,
     int64_t ib = 0;
     for (; ib + 2 <= nb; ib += 2) {
         __m512i av[4], bias[4];
+        if (pf) {
+            const int step = R * 2 * (int)ws;
+            const char *p = pf + (size_t)(ib / 2) * (size_t)step;
+            UNROLL
+            for (int o = 0; o < step; o += 64) _mm_prefetch(p + o, _MM_HINT_T0);
+        }
         __m512 da[4];
         __m128 sa[4];
         UNROLL
@@ -265,11 +274,11 @@ INLINE void quant_gemv(const int type, int64_t n, int64_t nrows, const void *w,
     for (; r + 4 <= nrows; r += 4) {
         const char *wp[4] = {wb + (size_t)r * row_bytes, wb + (size_t)(r + 1) * row_bytes,
                              wb + (size_t)(r + 2) * row_bytes, wb + (size_t)(r + 3) * row_bytes};
-        quant_tile(type, 4, 1, nb, wp, ap, y + r);
+        quant_tile(type, 4, 1, nb, wp, ap, y + r, r + 8 <= nrows ? wp[0] + 4 * row_bytes : NULL);
     }
     for (; r < nrows; r++) {
         const char *wp[1] = {wb + (size_t)r * row_bytes};
-        quant_tile(type, 1, 1, nb, wp, ap, y + r);
+        quant_tile(type, 1, 1, nb, wp, ap, y + r, NULL);
     }
 }
 
@@ -289,7 +298,7 @@ INLINE void quant_gemm_cols(const int type, const int C, int64_t nb, int64_t nro
         const char *wp[4];
         UNROLL
         for (int i = 0; i < QG_R; i++) wp[i] = wb + (size_t)(r + i) * row_bytes;
-        quant_tile(type, QG_R, C, nb, wp, ap, out);
+        quant_tile(type, QG_R, C, nb, wp, ap, out, NULL);
         UNROLL
         for (int i = 0; i < QG_R; i++)
             UNROLL
@@ -297,7 +306,7 @@ INLINE void quant_gemm_cols(const int type, const int C, int64_t nb, int64_t nro
     }
     for (; r < nrows; r++) {
         const char *wp[1] = {wb + (size_t)r * row_bytes};
-        quant_tile(type, 1, C, nb, wp, ap, out);
+        quant_tile(type, 1, C, nb, wp, ap, out, NULL);
         UNROLL
         for (int c = 0; c < C; c++) y[c * y_stride + r] = out[c];
     }
