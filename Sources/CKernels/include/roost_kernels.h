@@ -57,7 +57,9 @@ typedef void (*roost_dequantize_fn)(const void *x, float *y, int64_t n);
 // Matrix-vector product.
 // w: nrows rows of n elements each (n a multiple of the block size), row r starts at
 //    (const char *)w + r * row_bytes.
-// a: one activation row of n elements in the weight type's vec_dot_type format.
+// a: one activation row of n elements in the weight type's vec_dot_type format, as this
+//    library's quantizers make it (their int8 values are in [-127, 127], never -128;
+//    some SIMD paths rely on that).
 // y: [nrows] -> y[r] = dot(w row r, a)
 // Contract: y[r] is bitwise the same whatever nrows is and whichever row the call starts
 // at (a row's result does not depend on how rows are split across calls or threads).
