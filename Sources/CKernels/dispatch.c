@@ -55,6 +55,8 @@ static void fill_from_ref(roost_kernels *k) {
         if (!k->gemv[t]) k->gemv[t] = r->gemv[t];
         if (!k->gemm[t]) k->gemm[t] = r->gemm[t];
     }
+    if (!k->wkv6) k->wkv6 = r->wkv6;
+    if (!k->wkv7) k->wkv7 = r->wkv7;
 }
 
 static void init_tables(void) {
@@ -66,11 +68,13 @@ static void init_tables(void) {
     roost_register_ref_float(&tables[ROOST_PATH_REF]);
     roost_register_ref_legacy(&tables[ROOST_PATH_REF]);
     roost_register_ref_kquants(&tables[ROOST_PATH_REF]);
+    roost_register_ref_wkv(&tables[ROOST_PATH_REF]);
     available[ROOST_PATH_REF] = 1;
 #if defined(__x86_64__)
     if (roost_cpu.avx2 && roost_cpu.fma && roost_cpu.f16c) {
         roost_register_avx2_legacy(&tables[ROOST_PATH_AVX2]);
         roost_register_avx2_kquants(&tables[ROOST_PATH_AVX2]);
+        roost_register_avx2_wkv(&tables[ROOST_PATH_AVX2]);
         fill_from_ref(&tables[ROOST_PATH_AVX2]);
         available[ROOST_PATH_AVX2] = 1;
     }
@@ -78,6 +82,7 @@ static void init_tables(void) {
         roost_cpu.avx512vl && roost_cpu.avx512vnni) {
         roost_register_avx512_legacy(&tables[ROOST_PATH_AVX512]);
         roost_register_avx512_kquants(&tables[ROOST_PATH_AVX512]);
+        roost_register_avx512_wkv(&tables[ROOST_PATH_AVX512]);
         // What AVX-512 does not implement, AVX2 does better than ref.
         for (int t = 0; t < ROOST_TYPE_COUNT; t++) {
             roost_kernels *k = &tables[ROOST_PATH_AVX512];
@@ -87,11 +92,14 @@ static void init_tables(void) {
             if (!k->gemv[t]) k->gemv[t] = a->gemv[t];
             if (!k->gemm[t]) k->gemm[t] = a->gemm[t];
         }
+        if (!tables[ROOST_PATH_AVX512].wkv6) tables[ROOST_PATH_AVX512].wkv6 = tables[ROOST_PATH_AVX2].wkv6;
+        if (!tables[ROOST_PATH_AVX512].wkv7) tables[ROOST_PATH_AVX512].wkv7 = tables[ROOST_PATH_AVX2].wkv7;
         available[ROOST_PATH_AVX512] = 1;
     }
 #elif defined(__aarch64__)
     roost_register_neon_legacy(&tables[ROOST_PATH_NEON]);
     roost_register_neon_kquants(&tables[ROOST_PATH_NEON]);
+    roost_register_neon_wkv(&tables[ROOST_PATH_NEON]);
     fill_from_ref(&tables[ROOST_PATH_NEON]);
     available[ROOST_PATH_NEON] = 1;
 #endif

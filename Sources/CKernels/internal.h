@@ -63,6 +63,10 @@ void roost_register_avx512_legacy(roost_kernels *k); // also F32/F16/BF16
 void roost_register_avx512_kquants(roost_kernels *k);
 void roost_register_neon_legacy(roost_kernels *k);   // also F32/F16/BF16
 void roost_register_neon_kquants(roost_kernels *k);
+void roost_register_ref_wkv(roost_kernels *k);
+void roost_register_avx2_wkv(roost_kernels *k);
+void roost_register_avx512_wkv(roost_kernels *k);
+void roost_register_neon_wkv(roost_kernels *k);
 
 // Detected once by dispatch.c.
 extern roost_cpu_features roost_cpu;

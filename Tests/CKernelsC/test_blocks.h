@@ -44,3 +44,10 @@ static inline float roost_test_rng_scale(uint64_t *s, int lo_exp, int hi_exp, in
 // Returns 1 when the type is handled by that file, 0 otherwise.
 int roost_test_random_block_legacy(int32_t type, void *block, uint64_t *rng);  // test_legacy_blocks.c
 int roost_test_random_block_kquants(int32_t type, void *block, uint64_t *rng); // test_kquant_blocks.c
+
+// Counts a check (test_main.c); prints the message when it fails.
+void roost_test_check(int ok, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+// The WKV kernel tests of one path (test_wkv.c).
+struct roost_kernels;
+void roost_test_wkv(const struct roost_kernels *k, const struct roost_kernels *ref, int is_ref, uint64_t *rng);

@@ -18,7 +18,7 @@
 static long n_passed, n_failed;
 static const char *cur_path = "";
 
-static void check(int ok, const char *fmt, ...) {
+void roost_test_check(int ok, const char *fmt, ...) {
     if (ok) {
         n_passed++;
         return;
@@ -33,6 +33,8 @@ static void check(int ok, const char *fmt, ...) {
         va_end(ap);
     }
 }
+
+#define check roost_test_check
 
 static void *xmalloc(size_t n) {
     void *p = malloc(n ? n : 1);
@@ -450,6 +452,7 @@ int main(void) {
         test_dequantize(k, ref, &rng);
         test_quantize(k, ref, p == ROOST_PATH_REF, &rng);
         test_gemv_gemm(k, ref, p == ROOST_PATH_REF, &rng);
+        roost_test_wkv(k, ref, p == ROOST_PATH_REF, &rng);
         int own = 0;
         for (int i = 0; i < N_WEIGHT_TYPES; i++) own += k->gemv[weight_types[i]] && (p == ROOST_PATH_REF || k->gemv[weight_types[i]] != ref->gemv[weight_types[i]]);
         printf("ckernels: path %-6s %ld passed, %ld failed (%d of %d weight types with own gemv)\n", name,

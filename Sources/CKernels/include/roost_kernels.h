@@ -75,6 +75,31 @@ typedef void (*roost_gemm_fn)(int64_t n, int64_t nrows, const void *w, size_t ro
                               int64_t ncols, const void *a, size_t a_stride, float *y,
                               int64_t y_stride);
 
+// RWKV recurrences (the "WKV" state update), over T tokens for H heads of N channels,
+// C = H * N. Per-token inputs are rows of C floats, token t at ptr + t * C; `state` holds
+// H matrices of N x N floats (head h at state + h * N * N, row-major), updated in place;
+// `out` gets T rows of C floats. Tokens are processed in order (the result is exactly
+// that of T single-token calls).
+//
+// RWKV-5/6: state S[i][j], i over key channels, j over value channels; per head and token
+//   out[j] = sum_i r[i] * (u[i] * k[i] * v[j] + S[i][j])
+//   S[i][j] = w[i] * S[i][j] + k[i] * v[j]
+// w is the decay as a factor in (0, 1) (already exp(-exp(.))); w_stride is the distance in
+// floats between two tokens' w rows (C for RWKV-6, 0 for RWKV-5's constant decay); u is
+// one row of C floats (the bonus), the same for every token.
+typedef void (*roost_wkv6_fn)(int64_t T, int64_t H, int64_t N, const float *r, const float *k,
+                              const float *v, const float *w, int64_t w_stride, const float *u,
+                              float *state, float *out);
+
+// RWKV-7: state S[i][j], i over value channels, j over key channels; per head and token
+//   sa[i] = sum_j S[i][j] * a[j]
+//   S[i][j] = S[i][j] * w[j] + sa[i] * b[j] + v[i] * k[j]
+//   out[i] = sum_j S[i][j] * r[j]
+// (in the model a = -kk and b = kk * iclr; w is the decay factor in (0, 1)).
+typedef void (*roost_wkv7_fn)(int64_t T, int64_t H, int64_t N, const float *r, const float *w,
+                              const float *k, const float *v, const float *a, const float *b,
+                              float *state, float *out);
+
 // One kernel path's table. A NULL entry means "not available for this type"; the
 // tables returned by roost_kernels_for() are complete: entries a SIMD path does not
 // implement are filled with the ref path's function (compare the pointer with the ref
@@ -85,6 +110,8 @@ typedef struct roost_kernels {
     roost_dequantize_fn dequantize[ROOST_TYPE_COUNT]; // every weight type and activation format
     roost_gemv_fn gemv[ROOST_TYPE_COUNT];             // indexed by the weight type
     roost_gemm_fn gemm[ROOST_TYPE_COUNT];             // indexed by the weight type
+    roost_wkv6_fn wkv6;                               // RWKV-5 and RWKV-6
+    roost_wkv7_fn wkv7;                               // RWKV-7
 } roost_kernels;
 
 typedef enum roost_path {
