@@ -1,4 +1,0 @@
-import Testing
-@testable import Tokenizers
-
-@Test func placeholderTokenizers() {}
