@@ -1,12 +1,20 @@
 // AVX2 + FMA + F16C kernels: legacy quants (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0 weights with
 // Q8_0 / Q8_1 activations) and float weights (F32, F16, BF16 with F32 activations).
 //
-// Every (weight row, activation row) pair owns its accumulators, updated block by block
-// in the same order by the same instructions whatever the tile shape (4 rows x 1 column
-// in gemv, 4 x 2 or 2 x 2 in gemm, 1 x 1 for remainders), and is reduced by the same
-// horizontal sum. So a result does not depend on how rows or columns are grouped: gemm
-// is bitwise gemv, and gemv is bitwise the same for any row split.
+// Quantized dot products are bitwise the ref's (exact integer block sums, the ref's float
+// combine in block order), so they do not depend on the path, the tile shape or the row
+// split. Float-weight dots: every (weight row, activation row) pair owns its
+// accumulators, updated in the same order by the same instructions whatever the tile
+// shape, and is reduced by the same horizontal sum; gemm is bitwise gemv and gemv is
+// bitwise the same for any row split.
 #include "internal.h"
+
+// The quantized combine must round each float operation separately, as the ref does.
+#if defined(__clang__)
+#pragma STDC FP_CONTRACT OFF
+#elif defined(__GNUC__)
+#pragma GCC optimize("fp-contract=off")
+#endif
 
 #if defined(__x86_64__)
 
@@ -54,7 +62,7 @@ INLINE uint32_t load_u32(const uint8_t *p) {
 // ---- one weight block -> 32 int8 values, scale, min ---------------------------------
 // Q8_0 gives its signed values; the others give unsigned values in [0, 31]: Q4_0 and
 // Q5_0 their stored codes q + 8 and q + 16 (the offset is taken off after the products,
-// see dot_block), the _1 types their codes.
+// see dot_lanes), the _1 types their codes.
 
 INLINE __m256i load_w(const int type, const char *b, float *d, float *m) {
     switch (type) {
@@ -114,40 +122,69 @@ INLINE size_t wblock_size(const int type) {
     }
 }
 
-// 32 weight values x 32 activations -> 8 int32 sums of 4 consecutive products, as
-// floats. The sums are exact and the same whichever way they are formed: uint8 codes
-// with maddubs (no saturation: 31 * 127 * 2 < 2^15) minus the offset correction for
-// Q4_0/Q5_0, plain for the _1 types; for Q8_0 the sign trick (|w| x sign(a, w); needs
-// a != -128, which the quantizers never produce).
-INLINE __m256 dot_block(const int type, __m256i q, __m256i a, __m256i corr) {
+// 32 weight values x 32 activations -> 8 int32 sums of 4 consecutive products. The sums
+// are exact and the same whichever way they are formed: uint8 codes with maddubs (no
+// saturation: 31 * 127 * 2 < 2^15) minus the offset correction for Q4_0/Q5_0, plain for
+// the _1 types; for Q8_0 the sign trick (|w| x sign(a, w); needs a != -128, which the
+// quantizers never produce).
+INLINE __m256i dot_lanes(const int type, __m256i q, __m256i a, __m256i corr) {
     const __m256i ones = _mm256_set1_epi16(1);
     if (type == ROOST_TYPE_Q8_0) {
         const __m256i p16 = _mm256_maddubs_epi16(_mm256_sign_epi8(q, q), _mm256_sign_epi8(a, q));
-        return _mm256_cvtepi32_ps(_mm256_madd_epi16(p16, ones));
+        return _mm256_madd_epi16(p16, ones);
     }
     __m256i sums = _mm256_madd_epi16(_mm256_maddubs_epi16(q, a), ones);
     if (offset_of(type)) sums = _mm256_sub_epi32(sums, corr);
-    return _mm256_cvtepi32_ps(sums);
+    return sums;
 }
 
 // w[r]: R weight rows, a[c]: C activation rows (Q8_0 or Q8_1 blocks, qs at offset 2 or 4)
 // -> out[r * C + c]
+// Exact int32 sums of the 8 lanes of each of p0..p3 -> [sum p0, sum p1, sum p2, sum p3].
+INLINE __m128i reduce4(__m256i p0, __m256i p1, __m256i p2, __m256i p3) {
+    const __m256i s = _mm256_hadd_epi32(_mm256_hadd_epi32(p0, p1), _mm256_hadd_epi32(p2, p3));
+    return _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
+}
+
+INLINE int32_t reduce1(__m256i p) {
+    __m128i s = _mm_add_epi32(_mm256_castsi256_si128(p), _mm256_extracti128_si256(p, 1));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4e));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xb1));
+    return _mm_cvtsi128_si32(s);
+}
+
+// 4 fp16 values at p0..p3 (+ offset) -> 4 floats.
+INLINE __m128 load_halves4(const char *const *p, size_t offset) {
+    uint16_t h[4];
+    for (int r = 0; r < 4; r++) memcpy(&h[r], p[r] + offset, 2);
+    return _mm_cvtph_ps(_mm_loadl_epi64((const __m128i *)h));
+}
+
+// R weight rows x C activation rows: out[r * C + c] = dot(w[r], a[c]), bitwise the ref's
+// value: per block the exact integer sum, then
+//   acc = acc + ((float)isum * (dw * da) [+ mw * sa])
+// in float, block after block, each operation rounded separately (as ref_legacy.c). With
+// R = 4 the four rows' block sums are reduced together and combined in the lanes of one
+// SSE vector; with R = 1 in scalar code; both give the ref's bits.
+//
 // pf: the start of the rows the next tile reads (or NULL); prefetched while this tile
-// computes, because a tile reads R short streams that hardware prefetchers pick up late.
+// computes, because a tile reads R short row streams that hardware prefetchers pick up
+// late.
 INLINE void quant_tile(const int type, const int R, const int C, int64_t nb,
                        const char *const *w, const char *const *a, float *out, const char *pf) {
     const size_t ws = wblock_size(type);
     const int min = has_min(type);
     const size_t as = min ? sizeof(block_q8_1) : sizeof(block_q8_0);
-    __m256 acc[4][4];
-    float accm[4][4];
-    for (int r = 0; r < R; r++)
-        for (int c = 0; c < C; c++) {
-            acc[r][c] = _mm256_setzero_ps();
-            accm[r][c] = 0.0f;
-        }
+    const size_t m_off = 2; // offset of m in block_q4_1 / block_q5_1
+    __m128 acc4[4];
+    float acc1[8];
+    for (int c = 0; c < C; c++) {
+        acc4[c] = _mm_setzero_ps();
+        acc1[c] = 0.0f;
+    }
     for (int64_t ib = 0; ib < nb; ib++) {
         __m256i q[4], av[4], corr[4];
+        float dw[4], mw[4] = {0}, da[4], sa[4] = {0};
         if (pf) {
             // Spread the next tile's bytes over this tile's iterations, in address order.
             const char *p = pf + (size_t)ib * (size_t)R * ws;
@@ -155,7 +192,6 @@ INLINE void quant_tile(const int type, const int R, const int C, int64_t nb,
             _mm_prefetch(p + 64, _MM_HINT_T0);
             if (R * ws > 128) _mm_prefetch(p + 128, _MM_HINT_T0);
         }
-        float dw[4], mw[4] = {0}, da[4], sa[4] = {0};
         for (int r = 0; r < R; r++) q[r] = load_w(type, w[r] + (size_t)ib * ws, &dw[r], &mw[r]);
         for (int c = 0; c < C; c++) {
             const char *b = a[c] + (size_t)ib * as;
@@ -171,20 +207,37 @@ INLINE void quant_tile(const int type, const int R, const int C, int64_t nb,
             }
             corr[c] = offset_of(type) ? offset_correction(type, av[c]) : _mm256_setzero_si256();
         }
-        for (int r = 0; r < R; r++)
+        if (R == 4) {
+            const char *wb[4] = {w[0] + (size_t)ib * ws, w[1] + (size_t)ib * ws, w[2] + (size_t)ib * ws,
+                                 w[3] + (size_t)ib * ws};
+            const __m128 dw4 = load_halves4(wb, 0);
+            const __m128 mw4 = min ? load_halves4(wb, m_off) : _mm_setzero_ps();
             for (int c = 0; c < C; c++) {
-                const __m256 s = dot_block(type, q[r], av[c], corr[c]);
-                const float d = dw[r] * da[c];
-                acc[r][c] = _mm256_fmadd_ps(_mm256_set1_ps(d), s, acc[r][c]);
-                if (min) accm[r][c] = fma1(mw[r], sa[c], accm[r][c]);
+                const __m128i isum = reduce4(dot_lanes(type, q[0], av[c], corr[c]), dot_lanes(type, q[1], av[c], corr[c]),
+                                             dot_lanes(type, q[2], av[c], corr[c]), dot_lanes(type, q[3], av[c], corr[c]));
+                __m128 t = _mm_mul_ps(_mm_cvtepi32_ps(isum), _mm_mul_ps(dw4, _mm_set1_ps(da[c])));
+                if (min) t = _mm_add_ps(t, _mm_mul_ps(mw4, _mm_set1_ps(sa[c])));
+                acc4[c] = _mm_add_ps(acc4[c], t);
             }
-    }
-    for (int r = 0; r < R; r++)
-        for (int c = 0; c < C; c++) {
-            float v = hsum8(acc[r][c]);
-            if (min) v += accm[r][c];
-            out[r * C + c] = v;
+        } else {
+            for (int r = 0; r < R; r++)
+                for (int c = 0; c < C; c++) {
+                    const int32_t isum = reduce1(dot_lanes(type, q[r], av[c], corr[c]));
+                    float t = (float)isum * (dw[r] * da[c]);
+                    if (min) t = t + mw[r] * sa[c];
+                    acc1[r * C + c] = acc1[r * C + c] + t;
+                }
         }
+    }
+    if (R == 4) {
+        for (int c = 0; c < C; c++) {
+            float v[4];
+            _mm_storeu_ps(v, acc4[c]);
+            for (int r = 0; r < 4; r++) out[r * C + c] = v[r];
+        }
+    } else {
+        for (int i = 0; i < R * C; i++) out[i] = acc1[i];
+    }
 }
 
 INLINE void quant_gemv(const int type, int64_t n, int64_t nrows, const void *w,
