@@ -1,20 +1,27 @@
 // AArch64 NEON kernels: legacy quants (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0 weights with
 // Q8_0 / Q8_1 activations) and float weights (F32, F16, BF16 with F32 activations).
 //
-// Every (weight row, activation row) pair owns its accumulators, updated block by block
-// in the same order by the same instructions whatever the tile shape (4 rows x 1 column
-// in gemv, 4 x 2 in gemm, 1 x 2 and 1 x 1 for remainders), and is reduced by the same
-// horizontal sum. So a result does not depend on how rows or columns are grouped: gemm
-// is bitwise gemv, and gemv is bitwise the same for any row split.
+// Quantized dot products are bitwise the ref's (ref_legacy.c): per block the exact integer
+// sum, then the ref's float combine in block order, each operation rounded separately. So
+// they do not depend on the path, the tile shape (4 rows x 1 column in gemv, 4 x 2 in gemm,
+// 1 x 2 and 1 x 1 for remainders) or the row split.
 //
 // The quant dot products come in two variants chosen at run time: SDOT (the dotprod
-// extension, Armv8.2+) and plain NEON (SMULL + pairwise adds). Both produce the same four
-// int32 lanes per block (lane k = the products of bytes 4k..4k+3 of both 16-byte halves),
-// so the float results are bitwise the same on CPUs with and without dotprod.
+// extension, Armv8.2+) and plain NEON (SMULL + pairwise adds). Both give four int32 lanes
+// per block whose sum is the exact block sum, so both are bitwise the ref.
 //
-// No float expression here mixes a multiply and an add (all fused multiply-adds are
-// explicit), so the results do not depend on the compiler's fp-contract setting.
+// Float-weight dots: every (weight row, activation row) pair owns its accumulators,
+// updated in the same order by the same instructions whatever the tile shape, and is
+// reduced by the same horizontal sum; gemm is bitwise gemv and gemv is bitwise the same
+// for any row split. Their fused multiply-adds are explicit (vfmaq_f32, fmaf).
 #include "internal.h"
+
+// The quantized combine must round each float operation separately, as the ref does.
+#if defined(__clang__)
+#pragma STDC FP_CONTRACT OFF
+#elif defined(__GNUC__)
+#pragma GCC optimize("fp-contract=off")
+#endif
 
 #if defined(__aarch64__)
 
@@ -144,8 +151,21 @@ INLINE int32x4_t dot32_nn(int8x16_t w0, int8x16_t w1, int8x16_t a0, int8x16_t a1
 
 // ---- quant gemv / gemm drivers, instantiated once per dot variant --------------------
 // w[r]: R weight rows, a[c]: C activation rows (Q8_0 or Q8_1 blocks) -> out[r * C + c].
-// Per pair: acc (4 lanes) += float(dot lanes) * (dw * da), block by block; the _1 types
-// also accm = fma(mw, sa, accm); result = addv(acc) (+ accm).
+// Bitwise the ref: per (row, block) the dot gives 4 int32 lanes; their exact sum is the
+// block's isum. With R = 4 the four rows' lanes are reduced together (two vpaddq_s32 give
+// [isum r0, r1, r2, r3]), the four dw (and mw) are converted together, and each column's
+// float32x4 accumulator (lane r = row r) is updated block by block in the ref's order,
+//   acc = acc + ((float)isum * (dw * da))            (Q4_0, Q5_0, Q8_0)
+//   acc = acc + ((float)isum * (dw * da) + mw * sa)  (Q4_1, Q5_1)
+// with separate vmulq_f32 / vaddq_f32 (no FMA). Other R: the same in scalar code.
+
+// Halves at byte offset off of four blocks -> float32x4 (lane r from block b[r]).
+INLINE float32x4_t load_halves4(const char *const *b, const size_t off) {
+    uint16_t h[4];
+    UNROLL
+    for (int r = 0; r < 4; r++) memcpy(&h[r], b[r] + off, sizeof h[r]);
+    return vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16(h)));
+}
 
 #define DEFINE_QUANT_DRIVERS(SFX, ATTR, DOT32)                                                  \
     ATTR INLINE void quant_tile_##SFX(const int type, const int R, const int C, int64_t nb,     \
@@ -154,15 +174,15 @@ INLINE int32x4_t dot32_nn(int8x16_t w0, int8x16_t w1, int8x16_t a0, int8x16_t a1
         const int min = has_min(type);                                                          \
         const size_t as = min ? sizeof(block_q8_1) : sizeof(block_q8_0);                        \
         const size_t aqs = min ? offsetof(block_q8_1, qs) : offsetof(block_q8_0, qs);           \
-        float32x4_t acc[4][2];                                                                  \
-        float accm[4][2];                                                                       \
+        const size_t m_off = offsetof(block_q4_1, m); /* = offsetof(block_q5_1, m) */           \
+        float32x4_t acc4[2];                                                                    \
+        float acc1[4][2];                                                                       \
         UNROLL                                                                                  \
-        for (int r = 0; r < R; r++)                                                             \
+        for (int c = 0; c < C; c++) {                                                           \
+            acc4[c] = vdupq_n_f32(0.0f);                                                        \
             UNROLL                                                                              \
-            for (int c = 0; c < C; c++) {                                                       \
-                acc[r][c] = vdupq_n_f32(0.0f);                                                  \
-                accm[r][c] = 0.0f;                                                              \
-            }                                                                                   \
+            for (int r = 0; r < R; r++) acc1[r][c] = 0.0f;                                      \
+        }                                                                                       \
         for (int64_t ib = 0; ib < nb; ib++) {                                                   \
             int8x16_t a0[2], a1[2];                                                             \
             float da[2], sa[2] = {0.0f, 0.0f};                                                  \
@@ -179,27 +199,54 @@ INLINE int32x4_t dot32_nn(int8x16_t w0, int8x16_t w1, int8x16_t a0, int8x16_t a1
                 a0[c] = vld1q_s8((const int8_t *)(b + aqs));                                    \
                 a1[c] = vld1q_s8((const int8_t *)(b + aqs + 16));                               \
             }                                                                                   \
+            int8x16_t q0[4], q1[4];                                                             \
+            float dw[4], mw[4] = {0.0f, 0.0f, 0.0f, 0.0f};                                      \
             UNROLL                                                                              \
-            for (int r = 0; r < R; r++) {                                                       \
-                int8x16_t q0, q1;                                                               \
-                float dw, mw = 0.0f;                                                            \
-                load_w(type, w[r] + (size_t)ib * ws, &q0, &q1, &dw, &mw);                       \
+            for (int r = 0; r < R; r++)                                                         \
+                load_w(type, w[r] + (size_t)ib * ws, &q0[r], &q1[r], &dw[r], &mw[r]);           \
+            if (R == 4) {                                                                       \
+                const char *wb[4] = {w[0] + (size_t)ib * ws, w[1] + (size_t)ib * ws,            \
+                                     w[2] + (size_t)ib * ws, w[3] + (size_t)ib * ws};           \
+                const float32x4_t dw4 = load_halves4(wb, 0);                                    \
+                const float32x4_t mw4 = min ? load_halves4(wb, m_off) : vdupq_n_f32(0.0f);      \
                 UNROLL                                                                          \
                 for (int c = 0; c < C; c++) {                                                   \
-                    const float32x4_t s = vcvtq_f32_s32(DOT32(q0, q1, a0[c], a1[c]));           \
-                    acc[r][c] = vfmaq_n_f32(acc[r][c], s, dw * da[c]);                          \
-                    if (min) accm[r][c] = fmaf(mw, sa[c], accm[r][c]);                          \
+                    const int32x4_t l0 = DOT32(q0[0], q1[0], a0[c], a1[c]);                     \
+                    const int32x4_t l1 = DOT32(q0[1], q1[1], a0[c], a1[c]);                     \
+                    const int32x4_t l2 = DOT32(q0[2], q1[2], a0[c], a1[c]);                     \
+                    const int32x4_t l3 = DOT32(q0[3], q1[3], a0[c], a1[c]);                     \
+                    const int32x4_t isum = vpaddq_s32(vpaddq_s32(l0, l1), vpaddq_s32(l2, l3));  \
+                    float32x4_t t = vmulq_f32(vcvtq_f32_s32(isum),                              \
+                                              vmulq_f32(dw4, vdupq_n_f32(da[c])));              \
+                    if (min) t = vaddq_f32(t, vmulq_f32(mw4, vdupq_n_f32(sa[c])));              \
+                    acc4[c] = vaddq_f32(acc4[c], t);                                            \
                 }                                                                               \
+            } else {                                                                            \
+                UNROLL                                                                          \
+                for (int r = 0; r < R; r++)                                                     \
+                    UNROLL                                                                      \
+                    for (int c = 0; c < C; c++) {                                               \
+                        const int32_t isum = vaddvq_s32(DOT32(q0[r], q1[r], a0[c], a1[c]));     \
+                        float t = (float)isum * (dw[r] * da[c]);                                \
+                        if (min) t = t + mw[r] * sa[c];                                         \
+                        acc1[r][c] = acc1[r][c] + t;                                            \
+                    }                                                                           \
             }                                                                                   \
         }                                                                                       \
-        UNROLL                                                                                  \
-        for (int r = 0; r < R; r++)                                                             \
+        if (R == 4) {                                                                           \
             UNROLL                                                                              \
             for (int c = 0; c < C; c++) {                                                       \
-                float v = vaddvq_f32(acc[r][c]);                                                \
-                if (min) v += accm[r][c];                                                       \
-                out[r * C + c] = v;                                                             \
+                float v[4];                                                                     \
+                vst1q_f32(v, acc4[c]);                                                          \
+                UNROLL                                                                          \
+                for (int r = 0; r < 4; r++) out[r * C + c] = v[r];                              \
             }                                                                                   \
+        } else {                                                                                \
+            UNROLL                                                                              \
+            for (int r = 0; r < R; r++)                                                         \
+                UNROLL                                                                          \
+                for (int c = 0; c < C; c++) out[r * C + c] = acc1[r][c];                        \
+        }                                                                                       \
     }                                                                                           \
                                                                                                 \
     ATTR INLINE void quant_gemv_##SFX(const int type, int64_t n, int64_t nrows, const void *w,  \
