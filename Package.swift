@@ -36,16 +36,23 @@ let package = Package(
             name: "Tensors",
             dependencies: ["CKernels", "COpenBLAS"]
         ),
+        .target(
+            name: "Models",
+            dependencies: ["CKernels", "GGUF", "Tensors", "Tokenizers"]
+        ),
         .executableTarget(
             name: "roostd",
             dependencies: [
                 "GGUF",
+                "Models",
                 "Tensors",
+                "Tokenizers",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
         .testTarget(name: "CKernelsTests", dependencies: ["CKernels", "Tensors"]),
         .testTarget(name: "GGUFTests", dependencies: ["GGUF"]),
+        .testTarget(name: "ModelsTests", dependencies: ["Models", "CKernels", "GGUF", "Tensors", "Tokenizers"]),
         .testTarget(name: "TensorsTests", dependencies: ["Tensors", "CKernels"]),
         .testTarget(name: "TokenizersTests", dependencies: ["Tokenizers"]),
     ],

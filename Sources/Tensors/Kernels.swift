@@ -95,6 +95,9 @@ public struct Kernels: @unchecked Sendable {
     @usableFromInline let gemvs: [roost_gemv_fn?]
     @usableFromInline let gemms: [roost_gemm_fn?]
     private let refGemvs: [roost_gemv_fn?]
+    /// The RWKV recurrences (RWKV-5/6 and RWKV-7); nil only in a broken build.
+    public let wkv6: roost_wkv6_fn?
+    public let wkv7: roost_wkv7_fn?
 
     /// The kernels of `path`. Throws when the path is not available here.
     public init(path: KernelPath) throws(KernelSelectionError) {
@@ -107,6 +110,8 @@ public struct Kernels: @unchecked Sendable {
         gemvs = Kernels.entries(table.pointee.gemv, roost_gemv_fn?.self)
         gemms = Kernels.entries(table.pointee.gemm, roost_gemm_fn?.self)
         refGemvs = Kernels.entries(ref.pointee.gemv, roost_gemv_fn?.self)
+        wkv6 = table.pointee.wkv6
+        wkv7 = table.pointee.wkv7
     }
 
     /// The path ROOST_KERNELS names (ref|avx2|avx512|neon), or the fastest one when the
@@ -137,6 +142,8 @@ public struct Kernels: @unchecked Sendable {
         gemvs = Array(repeating: nil, count: n)
         gemms = Array(repeating: nil, count: n)
         refGemvs = Array(repeating: nil, count: n)
+        wkv6 = nil
+        wkv7 = nil
     }
 
     static let empty = Kernels(emptyPath: .ref)

@@ -1,0 +1,16 @@
+/// The model architectures Roost runs, keyed by GGUF's `general.architecture`.
+///
+/// Rule: no `default:` in a switch over `Architecture`, so adding a case makes the
+/// compiler list every place that must learn it.
+public enum Architecture: String, CaseIterable, Sendable {
+    case rwkv5
+    case rwkv6
+    case rwkv7
+
+    /// True for the RWKV family (constant-size recurrent state).
+    public var isRWKV: Bool {
+        switch self {
+        case .rwkv5, .rwkv6, .rwkv7: true
+        }
+    }
+}

@@ -1,0 +1,343 @@
+import CKernels
+import Tensors
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// Which logits `forward` computes.
+public enum LogitsMode: Sendable {
+    /// None (prefill of a prompt whose logits are not needed).
+    case none
+    /// The last token's, into `workspace.logits`.
+    case last
+    /// Every token's, row t at `workspace.logits + t * vocabulary` (the chunk must fit the
+    /// workspace; `RWKVWorkspace(allLogits: true)`).
+    case all
+}
+
+/// Preallocated working memory of `RWKVModel.forward` for chunks of up to `maxTokens`
+/// tokens, with the worker pool it runs on. One per thread of use (not Sendable).
+public final class RWKVWorkspace {
+    public let maxTokens: Int
+    public let pool: WorkerPool
+    public let allLogits: Bool
+    let scratch: MatScratch
+    let buffer: AlignedBuffer
+    let vocabulary: Int
+
+    // [T][C] rows
+    let x, xn, sx, r, k, v, w, a, b, g, vFirst, out, att, tmp: FloatPtr
+    let mix: [FloatPtr] // 6 x [T][C]
+    let lora: FloatPtr  // [T][maxLoRAWidth]
+    let hidden: FloatPtr // [T][F]
+    /// The logits of the last `forward` (see `LogitsMode`).
+    public let logits: UnsafeMutablePointer<Float>
+
+    public init(model: RWKVModel, maxTokens: Int = 64, pool: WorkerPool, allLogits: Bool = false) throws(ModelError) {
+        let cfg = model.config
+        let t = max(1, maxTokens)
+        self.maxTokens = t
+        self.pool = pool
+        self.allLogits = allLogits
+        self.vocabulary = cfg.vocabulary
+        do {
+            scratch = try MatScratch(maxCols: cfg.maxMatrixInputs, maxBatch: t, threads: pool.threads)
+        } catch { throw .tensor(name: "workspace", error) }
+        let c = cfg.embedding
+        let rows = t * c
+        var sizes: [Int] = Array(repeating: rows, count: 20)
+        sizes.append(t * cfg.maxLoRAWidth)
+        sizes.append(t * cfg.feedForward)
+        sizes.append((allLogits ? t : 1) * cfg.vocabulary)
+        let padded = sizes.map { ($0 + 15) / 16 * 16 }
+        let total = padded.reduce(0, +)
+        guard let buf = AlignedBuffer(byteCount: total * MemoryLayout<Float>.stride) else {
+            throw .tensor(name: "workspace", .allocationFailed(what: "RWKV workspace", bytes: total * 4))
+        }
+        buffer = buf
+        var ptrs: [FloatPtr] = []
+        var offset = 0
+        let base = buf.pointer.assumingMemoryBound(to: Float.self)
+        for n in padded {
+            ptrs.append(base + offset)
+            offset += n
+        }
+        (x, xn, sx, r, k, v, w, a, b, g) = (ptrs[0], ptrs[1], ptrs[2], ptrs[3], ptrs[4], ptrs[5], ptrs[6], ptrs[7], ptrs[8], ptrs[9])
+        (vFirst, out, att, tmp) = (ptrs[10], ptrs[11], ptrs[12], ptrs[13])
+        mix = Array(ptrs[14..<20])
+        lora = ptrs[20]
+        hidden = ptrs[21]
+        logits = ptrs[22]
+    }
+}
+
+extension RWKVModel {
+    /// Runs `tokens` through the model from `state`, in chunks of at most
+    /// `workspace.maxTokens`, updating the state; computes the logits `mode` asks for.
+    /// Allocates nothing.
+    public func forward(_ tokens: UnsafeBufferPointer<Int32>, state: RWKVState, workspace ws: RWKVWorkspace,
+                        logits mode: LogitsMode) throws(ModelError) {
+        guard state.fingerprint == fingerprint else { throw .stateMismatch("the state was made for another model") }
+        for t in tokens where t < 0 || Int(t) >= config.vocabulary {
+            throw .tokenOutOfRange(token: t, vocabulary: config.vocabulary)
+        }
+        if case .all = mode {
+            guard ws.allLogits else { throw .tooManyTokens(count: tokens.count, maximum: 0) }
+            guard tokens.count <= ws.maxTokens else { throw .tooManyTokens(count: tokens.count, maximum: ws.maxTokens) }
+        }
+        var start = 0
+        while start < tokens.count {
+            let n = min(ws.maxTokens, tokens.count - start)
+            let last = start + n == tokens.count
+            let chunk = UnsafeBufferPointer(rebasing: tokens[start..<(start + n)])
+            chunkForward(chunk, state: state, ws: ws, logits: last ? mode : .none)
+            start += n
+        }
+    }
+
+    /// Convenience: `forward` on an array.
+    public func forward(_ tokens: [Int32], state: RWKVState, workspace: RWKVWorkspace,
+                        logits mode: LogitsMode) throws(ModelError) {
+        try tokens.withUnsafeBufferPointer { (p) throws(ModelError) in
+            try forward(p, state: state, workspace: workspace, logits: mode)
+        }
+    }
+
+    // MARK: - one chunk
+
+    /// y[t] = W x[t] for t < T (x rows `xStride` apart, y rows `w.rows` apart).
+    @inline(__always)
+    func mm(_ w: WeightMatrix, _ x: UnsafePointer<Float>, xStride: Int, _ y: FloatPtr, _ T: Int, _ ws: RWKVWorkspace) {
+        if T == 1 {
+            matvec(w, x: x, y: y, scratch: ws.scratch, pool: ws.pool, kernels: kernels)
+        } else {
+            matmul(w, x: x, xStride: xStride, batch: T, y: y, yStride: w.rows, scratch: ws.scratch, pool: ws.pool,
+                   kernels: kernels)
+        }
+    }
+
+    private func chunkForward(_ tokens: UnsafeBufferPointer<Int32>, state: RWKVState, ws: RWKVWorkspace,
+                              logits mode: LogitsMode) {
+        let T = tokens.count
+        let c = config.embedding
+        let n = T * c
+        guard let dq = kernels.dequantize(embedding.type) else { return } // checked at load
+        for t in 0..<T {
+            let row = ws.x + t * c
+            dq(embedding.base + Int(tokens[t]) * embedding.rowBytes, row, Int64(c))
+            Ops.layerNorm(row, weight: embedNorm.weight, bias: embedNorm.bias, eps: config.normEps, n: c, into: row)
+        }
+        for (i, layer) in layers.enumerated() {
+            // Time mix.
+            normAndShift(layer.attnNorm, shift: state.attShift(i), T: T, ws: ws)
+            switch layer.mix {
+            case let .v5(m): timeMix5(layer, m, state: state, layerIndex: i, T: T, ws: ws)
+            case let .v6(m): timeMix6(layer, m, state: state, layerIndex: i, T: T, ws: ws)
+            case let .v7(m): timeMix7(layer, m, state: state, layerIndex: i, T: T, ws: ws)
+            }
+            for j in 0..<n { ws.x[j] += ws.att[j] }
+            // Channel mix.
+            normAndShift(layer.ffnNorm, shift: state.ffnShift(i), T: T, ws: ws)
+            channelMix(layer, T: T, ws: ws)
+            for j in 0..<n { ws.x[j] += ws.att[j] }
+        }
+        state.tokenCount += T
+        switch mode {
+        case .none:
+            return
+        case .last:
+            let row = ws.x + (T - 1) * c
+            Ops.layerNorm(row, weight: outputNorm.weight, bias: outputNorm.bias, eps: config.normEps, n: c, into: ws.xn)
+            mm(head, ws.xn, xStride: c, ws.logits, 1, ws)
+        case .all:
+            for t in 0..<T {
+                Ops.layerNorm(ws.x + t * c, weight: outputNorm.weight, bias: outputNorm.bias, eps: config.normEps,
+                              n: c, into: ws.xn + t * c)
+            }
+            mm(head, ws.xn, xStride: c, ws.logits, T, ws)
+        }
+    }
+
+    /// xn[t] = LayerNorm(x[t]); sx[t] = xn[t-1] - xn[t] with xn[-1] = shift; shift = xn[T-1].
+    private func normAndShift(_ norm: NormWeights, shift: FloatPtr, T: Int, ws: RWKVWorkspace) {
+        let c = config.embedding
+        for t in 0..<T {
+            Ops.layerNorm(ws.x + t * c, weight: norm.weight, bias: norm.bias, eps: config.normEps, n: c,
+                          into: ws.xn + t * c)
+        }
+        for t in 0..<T {
+            let prev = t == 0 ? UnsafePointer(shift) : UnsafePointer(ws.xn + (t - 1) * c)
+            let cur = ws.xn + t * c, d = ws.sx + t * c
+            for j in 0..<c { d[j] = prev[j] - cur[j] }
+        }
+        shift.update(from: ws.xn + (T - 1) * c, count: c)
+    }
+
+    /// dst[t] = xn[t] + sx[t] * lerp (lerp: [C], the same for every token).
+    @inline(__always)
+    private func lerp(_ dst: FloatPtr, _ lerp: UnsafePointer<Float>, T: Int, ws: RWKVWorkspace) {
+        let c = config.embedding
+        for t in 0..<T {
+            let o = t * c
+            for j in 0..<c { dst[o + j] = ws.xn[o + j] + ws.sx[o + j] * lerp[j] }
+        }
+    }
+
+    /// Per token: GroupNorm over heads with ln_x, then the caller's finishing step.
+    @inline(__always)
+    private func groupNorm(_ layer: RWKVLayer, T: Int, ws: RWKVWorkspace) {
+        let c = config.embedding
+        for t in 0..<T {
+            Ops.groupNorm(ws.out + t * c, groups: config.heads, weight: layer.lnX.weight, bias: layer.lnX.bias,
+                          eps: config.groupNormEps, n: c, into: ws.out + t * c)
+        }
+    }
+
+    private func timeMix5(_ layer: RWKVLayer, _ m: RWKV5Mix, state: RWKVState, layerIndex i: Int, T: Int,
+                          ws: RWKVWorkspace) {
+        let c = config.embedding, n = T * c
+        lerp(ws.mix[0], m.lerpK, T: T, ws: ws)
+        lerp(ws.mix[1], m.lerpV, T: T, ws: ws)
+        lerp(ws.mix[2], m.lerpR, T: T, ws: ws)
+        lerp(ws.mix[3], m.lerpG, T: T, ws: ws)
+        mm(layer.key, ws.mix[0], xStride: c, ws.k, T, ws)
+        mm(layer.value, ws.mix[1], xStride: c, ws.v, T, ws)
+        mm(layer.receptance, ws.mix[2], xStride: c, ws.r, T, ws)
+        mm(m.gate, ws.mix[3], xStride: c, ws.g, T, ws)
+        for j in 0..<n { ws.g[j] = Ops.silu(ws.g[j]) }
+        wkv6(Int64(T), Int64(config.heads), Int64(config.headSize), ws.r, ws.k, ws.v, m.decay, 0, m.first,
+                     state.wkv(i), ws.out)
+        groupNorm(layer, T: T, ws: ws)
+        for j in 0..<n { ws.out[j] *= ws.g[j] }
+        mm(layer.output, ws.out, xStride: c, ws.att, T, ws)
+    }
+
+    private func timeMix6(_ layer: RWKVLayer, _ m: RWKV6Mix, state: RWKVState, layerIndex i: Int, T: Int,
+                          ws: RWKVWorkspace) {
+        let c = config.embedding, n = T * c
+        let d = config.mixRank, d5 = 5 * d
+        // xxx = xn + sx * lerp_x; lora = tanh(W1 xxx): [T][5 D]
+        lerp(ws.tmp, m.lerpX, T: T, ws: ws)
+        mm(m.w1, ws.tmp, xStride: c, ws.lora, T, ws)
+        for j in 0..<(T * d5) { ws.lora[j] = tanhf(ws.lora[j]) }
+        // x_j = xn + sx * (lerp_fused[j] + W2[j] lora[j]) for j = w, k, v, r, g
+        for j in 0..<5 {
+            mm(m.w2[j], ws.lora + j * d, xStride: d5, ws.tmp, T, ws)
+            let lf = m.lerpFused + j * c
+            let dst = ws.mix[j]
+            for t in 0..<T {
+                let o = t * c
+                for q in 0..<c { dst[o + q] = ws.xn[o + q] + ws.sx[o + q] * (lf[q] + ws.tmp[o + q]) }
+            }
+        }
+        // w = exp(-exp(decay + Wd2 tanh(Wd1 x_w)))
+        mm(m.decayW1, ws.mix[0], xStride: c, ws.lora, T, ws)
+        for j in 0..<(T * config.decayRank) { ws.lora[j] = tanhf(ws.lora[j]) }
+        mm(m.decayW2, ws.lora, xStride: config.decayRank, ws.w, T, ws)
+        for t in 0..<T {
+            let o = t * c
+            for q in 0..<c { ws.w[o + q] = expf(-expf(m.decay[q] + ws.w[o + q])) }
+        }
+        mm(layer.key, ws.mix[1], xStride: c, ws.k, T, ws)
+        mm(layer.value, ws.mix[2], xStride: c, ws.v, T, ws)
+        mm(layer.receptance, ws.mix[3], xStride: c, ws.r, T, ws)
+        mm(m.gate, ws.mix[4], xStride: c, ws.g, T, ws)
+        for j in 0..<n { ws.g[j] = Ops.silu(ws.g[j]) }
+        wkv6(Int64(T), Int64(config.heads), Int64(config.headSize), ws.r, ws.k, ws.v, ws.w, Int64(c), m.first,
+                     state.wkv(i), ws.out)
+        groupNorm(layer, T: T, ws: ws)
+        for j in 0..<n { ws.out[j] *= ws.g[j] }
+        mm(layer.output, ws.out, xStride: c, ws.att, T, ws)
+    }
+
+    private func timeMix7(_ layer: RWKVLayer, _ m: RWKV7Mix, state: RWKVState, layerIndex i: Int, T: Int,
+                          ws: RWKVWorkspace) {
+        let c = config.embedding, n = T * c
+        let heads = config.heads, hs = config.headSize
+        // x_j = xn + sx * lerp[j] for j = r, w, k, v, a, g
+        for j in 0..<6 { lerp(ws.mix[j], m.lerpFused + j * c, T: T, ws: ws) }
+        mm(layer.receptance, ws.mix[0], xStride: c, ws.r, T, ws)
+        mm(layer.key, ws.mix[2], xStride: c, ws.k, T, ws)
+        mm(layer.value, ws.mix[3], xStride: c, ws.v, T, ws)
+        // w = exp(-0.606531 * sigmoid(w0 + W2 tanh(W1 x_w)))
+        mm(m.w1, ws.mix[1], xStride: c, ws.lora, T, ws)
+        for j in 0..<(T * config.decayRank) { ws.lora[j] = tanhf(ws.lora[j]) }
+        mm(m.w2, ws.lora, xStride: config.decayRank, ws.w, T, ws)
+        for t in 0..<T {
+            let o = t * c
+            for q in 0..<c { ws.w[o + q] = expf(-0.606531 * Ops.sigmoid(m.w0[q] + ws.w[o + q])) }
+        }
+        // a = sigmoid(a0 + A2 A1 x_a)
+        mm(m.a1, ws.mix[4], xStride: c, ws.lora, T, ws)
+        mm(m.a2, ws.lora, xStride: config.iclrRank, ws.a, T, ws)
+        for t in 0..<T {
+            let o = t * c
+            for q in 0..<c { ws.a[o + q] = Ops.sigmoid(m.a0[q] + ws.a[o + q]) }
+        }
+        // g = G2 sigmoid(G1 x_g)
+        mm(m.g1, ws.mix[5], xStride: c, ws.lora, T, ws)
+        for j in 0..<(T * config.gateRank) { ws.lora[j] = Ops.sigmoid(ws.lora[j]) }
+        mm(m.g2, ws.lora, xStride: config.gateRank, ws.g, T, ws)
+        // Value residual: layer 0 keeps its v; later layers mix towards it.
+        if let v0 = m.v0, let v1 = m.v1, let v2 = m.v2 {
+            mm(v1, ws.mix[3], xStride: c, ws.lora, T, ws)
+            mm(v2, ws.lora, xStride: config.valueRank, ws.tmp, T, ws)
+            for t in 0..<T {
+                let o = t * c
+                for q in 0..<c {
+                    let mixv = Ops.sigmoid(v0[q] + ws.tmp[o + q])
+                    ws.v[o + q] += (ws.vFirst[o + q] - ws.v[o + q]) * mixv
+                }
+            }
+        } else {
+            ws.vFirst.update(from: ws.v, count: n)
+        }
+        // kk = normalize_per_head(k * k_k); k = k * (1 + (a - 1) * k_a)
+        for t in 0..<T {
+            let o = t * c
+            for q in 0..<c { ws.tmp[o + q] = ws.k[o + q] * m.kK[q] }
+            Ops.l2NormalizeGroups(ws.tmp + o, groups: heads, n: c)
+            for q in 0..<c { ws.k[o + q] *= 1 + (ws.a[o + q] - 1) * m.kA[q] }
+        }
+        // WKV with a = -kk, b = kk * a (b into ws.b, then kk negated in place).
+        for j in 0..<n {
+            ws.b[j] = ws.tmp[j] * ws.a[j]
+            ws.tmp[j] = -ws.tmp[j]
+        }
+        wkv7(Int64(T), Int64(heads), Int64(hs), ws.r, ws.w, ws.k, ws.v, ws.tmp, ws.b, state.wkv(i), ws.out)
+        groupNorm(layer, T: T, ws: ws)
+        // out += v * sum_head(r * k * r_k); out *= g
+        for t in 0..<T {
+            let o = t * c
+            for h in 0..<heads {
+                let ho = o + h * hs
+                var s: Float = 0
+                for q in 0..<hs { s += ws.r[ho + q] * ws.k[ho + q] * m.rK[h * hs + q] }
+                for q in 0..<hs { ws.out[ho + q] += s * ws.v[ho + q] }
+            }
+        }
+        for j in 0..<n { ws.out[j] *= ws.g[j] }
+        mm(layer.output, ws.out, xStride: c, ws.att, T, ws)
+    }
+
+    /// Channel mix into ws.att: RWKV-7 Wv relu(Wk x_k)^2; RWKV-5/6 also gated by
+    /// sigmoid(Wr x_r).
+    private func channelMix(_ layer: RWKVLayer, T: Int, ws: RWKVWorkspace) {
+        let c = config.embedding, f = config.feedForward, n = T * c
+        lerp(ws.mix[0], layer.ffnLerpK, T: T, ws: ws)
+        mm(layer.ffnKey, ws.mix[0], xStride: c, ws.hidden, T, ws)
+        for j in 0..<(T * f) {
+            let h = max(ws.hidden[j], 0)
+            ws.hidden[j] = h * h
+        }
+        mm(layer.ffnValue, ws.hidden, xStride: f, ws.att, T, ws)
+        if let lerpR = layer.ffnLerpR, let wr = layer.ffnReceptance {
+            lerp(ws.mix[1], lerpR, T: T, ws: ws)
+            mm(wr, ws.mix[1], xStride: c, ws.r, T, ws)
+            for j in 0..<n { ws.att[j] *= Ops.sigmoid(ws.r[j]) }
+        }
+    }
+}
