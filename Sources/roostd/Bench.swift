@@ -1,0 +1,157 @@
+import ArgumentParser
+import Foundation
+import GGUF
+import Models
+import Tensors
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// `roostd bench MODEL`: prompt and generation speed, peak RSS, and generation speed as a
+/// fraction of the memory-bandwidth floor measured in the same run. The JSON keys are
+/// the contract of ../shared/DESIGN.md (tools read them).
+struct Bench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Measure prompt and generation speed of a model.",
+        discussion: """
+            The prompt is --prompt-tokens pseudo-random tokens (fixed seed) processed in chunks of \
+            --chunk tokens; then --gen-tokens tokens are generated greedily one at a time. The read \
+            bandwidth is probed with the same threads before the run; the floor for one token is \
+            (weight bytes read per token) / (read bandwidth), and floor_fraction is generation \
+            tokens/s divided by the floor's tokens/s. See docs/PERFORMANCE.md.
+            """)
+
+    @OptionGroup var options: ModelOptions
+    @Option(help: "Prompt tokens.") var promptTokens: Int = 512
+    @Option(help: "Generated tokens.") var genTokens: Int = 64
+    @Option(help: "Prompt tokens per forward call.") var chunk: Int = 128
+    @Option(help: "Runs; the best of each phase is reported.") var repeats: Int = 1
+    @Flag(help: "Print JSON.") var json = false
+
+    func validate() throws {
+        guard promptTokens >= 1, promptTokens <= 1 << 20 else { throw ValidationError("--prompt-tokens must be in 1...1048576") }
+        guard genTokens >= 1, genTokens <= 1 << 20 else { throw ValidationError("--gen-tokens must be in 1...1048576") }
+        guard chunk >= 1, chunk <= 4096 else { throw ValidationError("--chunk must be in 1...4096") }
+        guard repeats >= 1, repeats <= 100 else { throw ValidationError("--repeats must be in 1...100") }
+    }
+
+    func run() throws {
+        let loadStart = monotonicSeconds()
+        let model = try options.load()
+        let loadSeconds = monotonicSeconds() - loadStart
+        let pool = options.pool()
+        let progress = isatty(STDERR_FILENO) != 0 && !json
+        func say(_ s: String) { if progress { FileHandle.standardError.write(Data((s + "\n").utf8)) } }
+
+        say("probing memory read bandwidth with \(pool.threads) thread(s)...")
+        let bandwidth = try probeBandwidth(pool: pool)
+
+        let ws: RWKVWorkspace
+        do { ws = try RWKVWorkspace(model: model, maxTokens: chunk, pool: pool) } catch {
+            throw CommandFailure(error.description)
+        }
+        let v = model.config.vocabulary
+        var rng = SplitMix64(seed: 0x62656e6368)
+        let prompt = (0..<promptTokens).map { _ in Int32(rng.next() % UInt64(v)) }
+        let state = model.makeState()
+        // Warm-up: touch the weights and wake the threads.
+        do { try model.forward(Array(prompt.prefix(min(chunk, 8))), state: state, workspace: ws, logits: .last) } catch {
+            throw CommandFailure(error.description)
+        }
+        var bestPrompt = Double.infinity, bestGen = Double.infinity
+        var generated: [Int32] = []
+        for r in 0..<repeats {
+            say("run \(r + 1)/\(repeats): prompt of \(promptTokens) tokens...")
+            state.reset()
+            let t0 = monotonicSeconds()
+            do { try model.forward(prompt, state: state, workspace: ws, logits: .last) } catch {
+                throw CommandFailure(error.description)
+            }
+            bestPrompt = min(bestPrompt, monotonicSeconds() - t0)
+            say("run \(r + 1)/\(repeats): generating \(genTokens) tokens...")
+            generated.removeAll(keepingCapacity: true)
+            let t1 = monotonicSeconds()
+            for _ in 0..<genTokens {
+                let next = Int32(Ops.argmax(ws.logits, n: v))
+                generated.append(next)
+                do { try model.forward([next], state: state, workspace: ws, logits: .last) } catch {
+                    throw CommandFailure(error.description)
+                }
+            }
+            bestGen = min(bestGen, monotonicSeconds() - t1)
+        }
+        let promptRate = Double(promptTokens) / bestPrompt
+        let genRate = Double(genTokens) / bestGen
+        let bytesPerToken = model.weightBytesPerToken
+        let floorRate = bandwidth / Double(bytesPerToken)
+        var usage = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &usage)
+        let peakRSS = Int(usage.ru_maxrss) * 1024
+        let quant = dominantType(model.file)
+        if json {
+            let obj: [String: Any] = [
+                "model": options.model, "arch": model.config.architecture.rawValue, "quant": quant,
+                "threads": pool.threads, "kernels": model.kernels.path.name,
+                "prompt_tokens": promptTokens, "gen_tokens": genTokens, "chunk": chunk,
+                "prompt_tokens_per_s": promptRate, "gen_tokens_per_s": genRate,
+                "peak_rss_bytes": peakRSS, "weight_bytes_per_token": bytesPerToken,
+                "read_bandwidth_bytes_per_s": bandwidth.rounded(), "floor_tokens_per_s": floorRate,
+                "floor_fraction": genRate / floorRate, "load_seconds": loadSeconds,
+                "file_bytes": model.file.fileSize, "state_bytes": state.byteCount,
+            ]
+            let out = try JSONSerialization.data(withJSONObject: obj, options: [.sortedKeys, .prettyPrinted])
+            FileHandle.standardOutput.write(out + Data("\n".utf8))
+        } else {
+            let mb = { (b: Double) in String(format: "%.1f MB", b / 1e6) }
+            var lines: [String] = []
+            lines.append("model        \(options.model) (\(model.config.architecture.rawValue), \(quant), \(model.config.layers) layers x \(model.config.embedding))")
+            lines.append("kernels      \(model.kernels.path.name), \(pool.threads) thread(s); loaded in \(String(format: "%.2f", loadSeconds)) s")
+            lines.append(String(format: "prompt       %d tokens in %.3f s: %.1f tokens/s (chunks of %d)", promptTokens, bestPrompt, promptRate, chunk))
+            lines.append(String(format: "generation   %d tokens in %.3f s: %.2f tokens/s", genTokens, bestGen, genRate))
+            lines.append("weights/token \(mb(Double(bytesPerToken))); read bandwidth \(String(format: "%.1f GB/s", bandwidth / 1e9))")
+            lines.append(String(format: "floor        %.2f tokens/s; generation at %.0f%% of the floor", floorRate, 100 * genRate / floorRate))
+            lines.append("peak RSS     \(mb(Double(peakRSS))); state \(state.byteCount) bytes")
+            print(lines.joined(separator: "\n"))
+        }
+    }
+
+    /// The weight type holding most bytes of the 2-D tensors ("q8_0", "f16", ...).
+    private func dominantType(_ file: GGUFFile) -> String {
+        var bytes: [String: Int] = [:]
+        for t in file.tensors where t.dims.count >= 2 {
+            let name = QuantType(ggmlType: t.type.rawValue)?.name ?? t.type.name.lowercased()
+            bytes[name, default: 0] += t.byteCount
+        }
+        return bytes.max { $0.value < $1.value }?.key ?? "unknown"
+    }
+
+    /// Median read bandwidth over a 256 MiB (or 4x last-level cache) buffer.
+    private func probeBandwidth(pool: WorkerPool) throws -> Double {
+        let bytes = max(256 << 20, 4 * (SystemCPU.lastLevelCacheBytes ?? 0)) / 256 * 256
+        guard let buffer = AlignedBuffer(byteCount: bytes) else {
+            throw CommandFailure("cannot allocate \(bytes >> 20) MiB for the bandwidth probe")
+        }
+        memset(buffer.pointer, 1, bytes)
+        let sums = UnsafeMutablePointer<UInt32>.allocate(capacity: pool.threads)
+        defer { sums.deallocate() }
+        var sink: UInt32 = MemoryBandwidth.readPass(buffer.pointer, bytes: bytes, pool: pool, sums: sums)
+        var times: [Double] = []
+        for _ in 0..<7 {
+            let t0 = monotonicSeconds()
+            sink &+= MemoryBandwidth.readPass(buffer.pointer, bytes: bytes, pool: pool, sums: sums)
+            times.append(monotonicSeconds() - t0)
+        }
+        if sink == 0x5eed_5eed { FileHandle.standardError.write(Data()) }
+        times.sort()
+        return Double(bytes) / times[times.count / 2]
+    }
+}
+
+func monotonicSeconds() -> Double {
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
+}
