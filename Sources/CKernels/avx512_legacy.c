@@ -1,14 +1,15 @@
 // AVX-512 (F/BW/VL) + VNNI kernels: legacy quants (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0 weights
 // with Q8_0 / Q8_1 activations) and float weights (F32, F16, BF16 with F32 activations).
 //
-// Same design as avx2_legacy.c: every (weight row, activation row) pair owns its
-// accumulators, updated block by block in the same order by the same instructions
-// whatever the tile shape (4 rows x 1 column in gemv, 4 x 4 / 4 x 2 (quants) or 4 x 2
-// (floats) in gemm, 1 row x C columns for row remainders), and reduced by the same
-// horizontal sum. So gemm is bitwise gemv, and gemv is bitwise the same for any row split.
+// Quantized dot products are bitwise the ref's (ref_legacy.c): per 32-element block the
+// exact integer sum, then in float, block after block,
+//   acc = acc + ((float)isum * (dw * da) [+ mw * sa])
+// each operation rounded separately. So they do not depend on the path, the tile shape
+// (4 rows x 1 column in gemv, 4 rows x 4/3/2 columns in gemm, 1 row x C columns for row
+// remainders) or the row split.
 //
-// Quant dots: two 32-element blocks per 512-bit register. The integer dot of a block is
-// done by VNNI (vpdpbusd: unsigned bytes x signed bytes, 4 products summed into each
+// Integer part: two 32-element blocks per 512-bit register. The integer dot of a block
+// is done by VNNI (vpdpbusd: unsigned bytes x signed bytes, 4 products summed into each
 // int32 lane) with the weights as unsigned bytes:
 //   Q4_1 / Q5_1: the weight nibbles are unsigned already;
 //   Q4_0 / Q5_0 / Q8_0: the weights are stored offset (q + 8, q + 16, q ^ 0x80 = q + 128)
@@ -17,11 +18,19 @@
 //   constant offset bytes with the activations and shared by every weight row.
 // All integer sums are exact, so there is NO restriction on the values: activations
 // (and Q8_0 weights) may be -128.
-// Per block pair: int32 lanes -> float, times a vector of the two blocks' scale products
-// (dw * da, computed in float per block), fused-added into one float accumulator per
-// pair; Q4_1 / Q5_1 then fuse-add mw * sa of the two blocks into lanes 1 and 3 of the
-// same accumulator. An odd last block runs the same steps on 256 bits into lanes 0..7 (masked fma).
+// Float part: the lanes of 4 rows x 2 blocks are reduced together to the 8 exact block
+// sums (unpack/add tree, reduce4x2), the 4 rows' scales of the 2 blocks are converted
+// by one vcvtph2ps, and the ref's combine runs in the 4 lanes of an SSE accumulator per
+// column, block A then block B; single rows run the same operations in scalar code.
+// An odd last block runs the same step with block B = block A, its result dropped.
 #include "internal.h"
+
+// The quantized combine must round each float operation separately, as the ref does.
+#if defined(__clang__)
+#pragma STDC FP_CONTRACT OFF
+#elif defined(__GNUC__)
+#pragma GCC optimize("fp-contract=off")
+#endif
 
 #if defined(__x86_64__)
 
@@ -150,18 +159,34 @@ INLINE __m128 load_scales2(const int min, const char *b0, const char *b1) {
     return _mm_cvtph_ps(_mm_cvtsi32_si128((int)((uint32_t)load_u16(b0) | ((uint32_t)load_u16(b1) << 16))));
 }
 
-INLINE __m128 load_scales1(const int min, const char *b) {
-    if (min) return _mm_cvtph_ps(_mm_cvtsi32_si128((int)load_u32(b)));
-    return _mm_cvtph_ps(_mm_cvtsi32_si128((int)load_u16(b)));
+// Activation scales of blocks A, B (from load_scales2) spread to match weight_scales4:
+// Q8_0 [da A x4, da B x4, ...], Q8_1 [da A x4, da B x4, sa A x4, sa B x4].
+INLINE __m512 spread_ascales(const int min, __m128 s) {
+    const __m512i idx = min ? _mm512_setr_epi32(0, 0, 0, 0, 2, 2, 2, 2, 1, 1, 1, 1, 3, 3, 3, 3)
+                            : _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1, 1);
+    return _mm512_permutexvar_ps(idx, _mm512_castps128_ps512(s));
 }
 
-// Lane pattern of the per-block scale product p (from load_scales2 products) over the
-// 16 int32 lanes of a two-block dpbusd.
-INLINE __m512i scale_index(const int type) {
-    const int b1 = has_min(type) ? 2 : 1; // where block 1's dw * da sits in p
-    if (split_order(type))
-        return _mm512_setr_epi32(0, 0, 0, 0, b1, b1, b1, b1, 0, 0, 0, 0, b1, b1, b1, b1);
-    return _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, b1, b1, b1, b1, b1, b1, b1, b1);
+// Weight scales of 4 rows (pa[r]: row r's block A; block B at pa[r] + bstep) as floats:
+// _0 types [dw A rows 0..3, dw B rows 0..3, ...], _1 types [dw A, dw B, mw A, mw B].
+// The 4-byte words at the block starts are d and m of the _1 types.
+INLINE __m512 weight_scales4(const int min, const char *const *pa, size_t bstep) {
+    // gathered in general registers: cheaper than vector inserts
+    if (min) {
+        const __m256i v = _mm256_setr_epi64x(
+            (long long)((uint64_t)load_u32(pa[0]) | ((uint64_t)load_u32(pa[1]) << 32)),
+            (long long)((uint64_t)load_u32(pa[2]) | ((uint64_t)load_u32(pa[3]) << 32)),
+            (long long)((uint64_t)load_u32(pa[0] + bstep) | ((uint64_t)load_u32(pa[1] + bstep) << 32)),
+            (long long)((uint64_t)load_u32(pa[2] + bstep) | ((uint64_t)load_u32(pa[3] + bstep) << 32)));
+        return _mm512_cvtph_ps(
+            _mm256_permutexvar_epi16(_mm256_setr_epi16(0, 2, 4, 6, 8, 10, 12, 14, 1, 3, 5, 7, 9, 11, 13, 15), v));
+    }
+    const __m128i v = _mm_set_epi64x(
+        (long long)((uint64_t)load_u16(pa[0] + bstep) | ((uint64_t)load_u16(pa[1] + bstep) << 16) |
+                    ((uint64_t)load_u16(pa[2] + bstep) << 32) | ((uint64_t)load_u16(pa[3] + bstep) << 48)),
+        (long long)((uint64_t)load_u16(pa[0]) | ((uint64_t)load_u16(pa[1]) << 16) | ((uint64_t)load_u16(pa[2]) << 32) |
+                    ((uint64_t)load_u16(pa[3]) << 48)));
+    return _mm512_castps256_ps512(_mm256_cvtph_ps(v));
 }
 
 // Activations of two blocks, in the weight type's order.
@@ -173,96 +198,144 @@ INLINE __m512i load_a2(const int type, const char *a0, const char *a1) {
     return _mm512_inserti64x4(x0, _mm512_castsi512_si256(x1), 1);
 }
 
-// R weight rows w[r], C activation rows a[c] -> out[r * C + c]
-// pf: the start of the rows the next tile reads (or NULL). A tile reads R short row
-// streams that hardware prefetchers pick up late; spreading the next tile's bytes over
-// this tile's iterations, in address order, keeps the memory busy.
-INLINE void quant_tile(const int type, const int R, const int C, int64_t nb,
-                       const char *const *w, const char *const *a, float *out, const char *pf) {
+// Brings the 128-bit chunks of a two-block register to [block A, block B, block A,
+// block B] (the split order has them so; the natural order is [A, A, B, B]).
+INLINE __m512i chunks_ab(const int type, __m512i z) {
+    return split_order(type) ? z : _mm512_shuffle_i64x2(z, z, _MM_SHUFFLE(3, 1, 2, 0));
+}
+
+// The int32 lanes of 4 rows' two-block dpbusd -> exact block sums
+// [A row 0..3, B row 0..3].
+INLINE __m256i reduce4x2(const int type, __m512i p0, __m512i p1, __m512i p2, __m512i p3) {
+    // per 128-bit chunk: [p0 0+2, p1 0+2, p0 1+3, p1 1+3], then [p0, p1, p2, p3]
+    const __m512i s01 = _mm512_add_epi32(_mm512_unpacklo_epi32(p0, p1), _mm512_unpackhi_epi32(p0, p1));
+    const __m512i s23 = _mm512_add_epi32(_mm512_unpacklo_epi32(p2, p3), _mm512_unpackhi_epi32(p2, p3));
+    const __m512i z = chunks_ab(type, _mm512_add_epi32(_mm512_unpacklo_epi64(s01, s23), _mm512_unpackhi_epi64(s01, s23)));
+    return _mm256_add_epi32(_mm512_castsi512_si256(z), _mm512_extracti64x4_epi64(z, 1));
+}
+
+// One row's two-block dpbusd -> exact block sums A, B.
+INLINE void reduce1x2(const int type, __m512i p, int32_t *sa, int32_t *sb) {
+    const __m512i z = chunks_ab(type, p);
+    __m256i s = _mm256_add_epi32(_mm512_castsi512_si256(z), _mm512_extracti64x4_epi64(z, 1));
+    s = _mm256_hadd_epi32(s, s);
+    s = _mm256_hadd_epi32(s, s);
+    *sa = _mm256_cvtsi256_si32(s);
+    *sb = _mm_cvtsi128_si32(_mm256_extracti128_si256(s, 1));
+}
+
+// One step of a tile: blocks ib (A) and ib + 1 (B) when two, else block ib only (B then
+// repeats A and its result is dropped). Per (row, column) the ref's combine, block A
+// then block B:
+//   acc = acc + ((float)isum * (dw * da) [+ mw * sa])
+// each operation rounded separately. R = 4: the 4 rows' sums in the lanes of acc4[c];
+// R = 1: scalars acc1[c].
+INLINE void quant_step(const int type, const int R, const int C, const int two, int64_t ib,
+                       const char *const *w, const char *const *a, __m128 *acc4, float *acc1,
+                       const char *pf) {
     const size_t ws = wblock_size(type);
     const int min = has_min(type);
     const int off = w_offset(type);
     const size_t as = min ? sizeof(block_q8_1) : sizeof(block_q8_0);
-    const __m512i sidx = scale_index(type);
-    __m512 acc[4][4];
+    const size_t wb = two ? ws : 0, ab = two ? as : 0; // block B - block A
+    __m512i av[4], bias[4];
+    __m512 sa[4];
+    if (pf) {
+        // the next tile's bytes spread over this tile's steps, in address order
+        const int step = R * 2 * (int)ws;
+        const char *p = pf + (size_t)(ib / 2) * (size_t)step;
+        _Pragma("GCC unroll 8")
+        for (int o = 0; o < step; o += 64) _mm_prefetch(p + o, _MM_HINT_T0);
+    }
     UNROLL
-    for (int r = 0; r < R; r++)
+    for (int c = 0; c < C; c++) {
+        const char *b0 = a[c] + (size_t)ib * as;
+        av[c] = load_a2(type, b0, b0 + ab);
+        sa[c] = spread_ascales(min, load_scales2(min, b0, b0 + ab));
+        bias[c] = _mm512_setzero_si512();
+        if (off)
+            bias[c] = _mm512_sub_epi32(_mm512_setzero_si512(),
+                                       _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_set1_epi8((char)off), av[c]));
+    }
+    if (R == 4) {
+        const char *pa[4];
+        __m512i q[4];
         UNROLL
-        for (int c = 0; c < C; c++) acc[r][c] = _mm512_setzero_ps();
+        for (int r = 0; r < 4; r++) {
+            pa[r] = w[r] + (size_t)ib * ws;
+            q[r] = load_w2(type, pa[r], pa[r] + wb);
+        }
+        const __m512 sw = weight_scales4(min, pa, wb);
+        UNROLL
+        for (int c = 0; c < C; c++) {
+            const __m256i isum = reduce4x2(type, _mm512_dpbusd_epi32(bias[c], q[0], av[c]),
+                                           _mm512_dpbusd_epi32(bias[c], q[1], av[c]),
+                                           _mm512_dpbusd_epi32(bias[c], q[2], av[c]),
+                                           _mm512_dpbusd_epi32(bias[c], q[3], av[c]));
+            __m256 t;
+            if (min) {
+                const __m512 p = _mm512_mul_ps(sw, sa[c]); // [dw*da A, B, mw*sa A, B]
+                t = _mm256_mul_ps(_mm256_cvtepi32_ps(isum), _mm512_castps512_ps256(p));
+                t = _mm256_add_ps(t, _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(p), 1)));
+            } else {
+                t = _mm256_mul_ps(_mm256_cvtepi32_ps(isum),
+                                  _mm256_mul_ps(_mm512_castps512_ps256(sw), _mm512_castps512_ps256(sa[c])));
+            }
+            acc4[c] = _mm_add_ps(acc4[c], _mm256_castps256_ps128(t));
+            if (two) acc4[c] = _mm_add_ps(acc4[c], _mm256_extractf128_ps(t, 1));
+        }
+    } else {
+        const char *b0 = w[0] + (size_t)ib * ws;
+        const __m512i q = load_w2(type, b0, b0 + wb);
+        const float dwa = h2f(load_u16(b0)), dwb = h2f(load_u16(b0 + wb));
+        const float mwa = min ? h2f(load_u16(b0 + 2)) : 0.0f, mwb = min ? h2f(load_u16(b0 + wb + 2)) : 0.0f;
+        UNROLL
+        for (int c = 0; c < C; c++) {
+            const char *y0 = a[c] + (size_t)ib * as;
+            const float daa = h2f(load_u16(y0)), dab = h2f(load_u16(y0 + ab));
+            const float saa = min ? h2f(load_u16(y0 + 2)) : 0.0f, sab = min ? h2f(load_u16(y0 + ab + 2)) : 0.0f;
+            int32_t isa, isb;
+            reduce1x2(type, _mm512_dpbusd_epi32(bias[c], q, av[c]), &isa, &isb);
+            float t = (float)isa * (dwa * daa);
+            if (min) t = t + mwa * saa;
+            acc1[c] = acc1[c] + t;
+            if (two) {
+                t = (float)isb * (dwb * dab);
+                if (min) t = t + mwb * sab;
+                acc1[c] = acc1[c] + t;
+            }
+        }
+    }
+}
+
+// R weight rows w[r] (R = 4 or 1), C activation rows a[c] -> out[r * C + c], bitwise the
+// ref's dots. pf: the start of the rows the next tile reads (or NULL). A tile reads R
+// short row streams that hardware prefetchers pick up late; spreading the next tile's
+// bytes over this tile's steps, in address order, keeps the memory busy.
+INLINE void quant_tile(const int type, const int R, const int C, int64_t nb,
+                       const char *const *w, const char *const *a, float *out, const char *pf) {
+    __m128 acc4[4];
+    float acc1[4];
+    UNROLL
+    for (int c = 0; c < C; c++) {
+        acc4[c] = _mm_setzero_ps();
+        acc1[c] = 0.0f;
+    }
     int64_t ib = 0;
-    for (; ib + 2 <= nb; ib += 2) {
-        __m512i av[4], bias[4];
-        if (pf) {
-            const int step = R * 2 * (int)ws;
-            const char *p = pf + (size_t)(ib / 2) * (size_t)step;
-            UNROLL
-            for (int o = 0; o < step; o += 64) _mm_prefetch(p + o, _MM_HINT_T0);
-        }
-        __m512 da[4];
-        __m128 sa[4];
+    for (; ib + 2 <= nb; ib += 2) quant_step(type, R, C, 1, ib, w, a, acc4, acc1, pf);
+    if (ib < nb) quant_step(type, R, C, 0, ib, w, a, acc4, acc1, NULL);
+    if (R == 4) {
         UNROLL
         for (int c = 0; c < C; c++) {
-            const char *b0 = a[c] + (size_t)ib * as;
-            av[c] = load_a2(type, b0, b0 + as);
-            sa[c] = load_scales2(min, b0, b0 + as);
-            da[c] = _mm512_permutexvar_ps(sidx, _mm512_castps128_ps512(sa[c]));
-            bias[c] = _mm512_setzero_si512();
-            if (off)
-                bias[c] = _mm512_sub_epi32(_mm512_setzero_si512(),
-                                           _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_set1_epi8((char)off), av[c]));
-        }
-        UNROLL
-        for (int r = 0; r < R; r++) {
-            const char *b0 = w[r] + (size_t)ib * ws;
-            const __m512i q = load_w2(type, b0, b0 + ws);
-            const __m128 sw = load_scales2(min, b0, b0 + ws);
-            const __m512 dw = _mm512_permutexvar_ps(sidx, _mm512_castps128_ps512(sw));
+            float v[4];
+            _mm_storeu_ps(v, acc4[c]);
             UNROLL
-            for (int c = 0; c < C; c++) {
-                const __m512 s = _mm512_cvtepi32_ps(_mm512_dpbusd_epi32(bias[c], q, av[c]));
-                acc[r][c] = _mm512_fmadd_ps(s, _mm512_mul_ps(dw, da[c]), acc[r][c]);
-                if (min) // lanes 1, 3 += m0 * s0, m1 * s1
-                    acc[r][c] = _mm512_mask3_fmadd_ps(_mm512_castps128_ps512(sw), _mm512_castps128_ps512(sa[c]),
-                                                      acc[r][c], 0x000a);
-            }
+            for (int r = 0; r < 4; r++) out[r * C + c] = v[r];
         }
+    } else {
+        UNROLL
+        for (int c = 0; c < C; c++) out[c] = acc1[c];
     }
-    if (ib < nb) { // odd last block: 256 bits into lanes 0..7
-        __m256i q[4], av[4], bias[4];
-        __m128 sw[4], sa[4];
-        UNROLL
-        for (int r = 0; r < R; r++) {
-            const char *b0 = w[r] + (size_t)ib * ws;
-            q[r] = load_w1(type, b0);
-            sw[r] = load_scales1(min, b0);
-        }
-        UNROLL
-        for (int c = 0; c < C; c++) {
-            const char *b0 = a[c] + (size_t)ib * as;
-            av[c] = load256(b0 + (min ? offsetof(block_q8_1, qs) : offsetof(block_q8_0, qs)));
-            sa[c] = load_scales1(min, b0);
-            bias[c] = _mm256_setzero_si256();
-            if (off)
-                bias[c] = _mm256_sub_epi32(_mm256_setzero_si256(),
-                                           _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_set1_epi8((char)off), av[c]));
-        }
-        UNROLL
-        for (int r = 0; r < R; r++)
-            UNROLL
-            for (int c = 0; c < C; c++) {
-                const __m256 s = _mm256_cvtepi32_ps(_mm256_dpbusd_epi32(bias[c], q[r], av[c]));
-                const __m128 p = _mm_mul_ps(sw[r], sa[c]);
-                const __m256 d = _mm256_broadcastss_ps(p);
-                acc[r][c] = _mm512_mask3_fmadd_ps(_mm512_castps256_ps512(s), _mm512_castps256_ps512(d), acc[r][c], 0x00ff);
-                if (min) // lane 1 += m * s
-                    acc[r][c] = _mm512_mask3_fmadd_ps(_mm512_castps128_ps512(sw[r]), _mm512_castps128_ps512(sa[c]),
-                                                      acc[r][c], 0x0002);
-            }
-    }
-    UNROLL
-    for (int r = 0; r < R; r++)
-        UNROLL
-        for (int c = 0; c < C; c++) out[r * C + c] = hsum16(acc[r][c]);
 }
 
 INLINE void quant_gemv(const int type, int64_t n, int64_t nrows, const void *w,
