@@ -8,11 +8,12 @@ public enum MemoryBandwidth {
     public static func readPass(_ buffer: UnsafeRawPointer, bytes: Int, pool: WorkerPool,
                                 sums: UnsafeMutablePointer<UInt32>) -> UInt32 {
         let lines = bytes / 256
+        for t in 0..<pool.threads { sums[t] = 0 }
         var ctx = ReadContext(buffer: buffer, sums: sums)
         withUnsafeMutablePointer(to: &ctx) { p in
             pool.run(count: lines, granule: 64, context: UnsafeMutableRawPointer(p)) { raw, b, e, t in
                 guard let c = raw?.assumingMemoryBound(to: ReadContext.self).pointee else { return }
-                c.sums[t] = MemoryBandwidth.sum(c.buffer + b * 256, chunks: e - b)
+                c.sums[t] &+= MemoryBandwidth.sum(c.buffer + b * 256, chunks: e - b)
             }
         }
         var total: UInt32 = 0

@@ -10,9 +10,12 @@ import Synchronization
 public typealias ParallelJob = @convention(c) (UnsafeMutableRawPointer?, Int, Int, Int) -> Void
 
 /// Persistent compute threads. `threads - 1` pthreads plus the calling thread share
-/// each parallel call; the items `0..<count` are split into `threads` contiguous ranges
-/// of whole granules, thread t taking the t-th (the split depends only on count,
-/// granule and threads, never on timing).
+/// each parallel call. The items `0..<count` are cut into chunks of whole granules that
+/// the threads claim from an atomic counter; the caller works too, and a worker that is
+/// not scheduled in time (another process holds its CPU) simply finds no chunk left, so
+/// a busy CPU slows a call down instead of stalling it. Which thread runs which chunk
+/// depends on timing: a job's result for an item must not depend on the chunk it lands
+/// in (the kernels guarantee this: a row's value does not depend on the row split).
 ///
 /// Idle workers spin for `spinMicroseconds` after a call (so back-to-back calls of a
 /// decode step do not pay a wake-up), then block on a condition variable: an idle pool
@@ -53,7 +56,6 @@ public final class WorkerPool: @unchecked Sendable {
         }
         // If the system refused threads, the pool works with what it got.
         self.threads = started.count + 1
-        shared.activeWorkers = started.count
         self.handles = started
     }
 
@@ -66,30 +68,34 @@ public final class WorkerPool: @unchecked Sendable {
         for h in handles { pthread_join(h, nil) }
     }
 
-    /// Runs `job(context, begin, end, thread)` over `0..<count` split in `threads`
-    /// ranges of whole `granule`s (the last may be partial); returns when every range
-    /// is done. Empty ranges are not called. Allocates nothing.
+    /// Runs `job(context, begin, end, thread)` over `0..<count` in chunks of whole
+    /// `granule`s (the last may be partial); returns when every chunk is done. A thread
+    /// may run several chunks, one after another; `thread` identifies it (0 = caller) so
+    /// a job can use per-thread scratch. Allocates nothing.
     public func run(count: Int, granule: Int = 1, context: UnsafeMutableRawPointer?, job: ParallelJob) {
         guard count > 0 else { return }
         let g = max(1, granule)
         let units = (count + g - 1) / g
-        let t = min(threads, units)
-        if t <= 1 {
+        if threads <= 1 || units <= 1 {
             job(context, 0, count, 0)
             return
         }
         shared.callLock()
         defer { shared.callUnlock() }
-        shared.slot.pointee = JobSlot(job: job, context: context, count: count, granule: g, threads: t)
-        shared.remaining.store(shared.activeWorkers, ordering: .relaxed)
+        // A few chunks per thread balance uneven progress; more would cost atomics.
+        let chunk = max(1, units / (threads * 4))
+        shared.slot.pointee = JobSlot(job: job, context: context, count: count, granule: g, units: units,
+                                      chunkUnits: chunk)
+        shared.nextUnit.store(0, ordering: .relaxed)
+        shared.open.store(true, ordering: .sequentiallyConsistent)
         shared.generation.add(1, ordering: .sequentiallyConsistent)
         if shared.sleepers.load(ordering: .sequentiallyConsistent) > 0 {
             shared.lock()
             pthread_cond_broadcast(shared.wake)
             shared.unlock()
         }
-        let r = JobSlot.range(thread: 0, count: count, granule: g, threads: t)
-        if r.begin < r.end { job(context, r.begin, r.end, 0) }
+        shared.runChunks(shared.slot.pointee, thread: 0)
+        shared.open.store(false, ordering: .sequentiallyConsistent)
         shared.waitForWorkers()
     }
 
@@ -107,15 +113,6 @@ public final class WorkerPool: @unchecked Sendable {
             }
         }
     }
-
-    /// The range thread `thread` gets in a call of `count` items with this pool.
-    public func range(thread: Int, count: Int, granule: Int = 1) -> Range<Int> {
-        let g = max(1, granule)
-        let t = min(threads, max(1, (count + g - 1) / g))
-        guard thread < t else { return count..<count }
-        let r = JobSlot.range(thread: thread, count: count, granule: g, threads: t)
-        return r.begin..<r.end
-    }
 }
 
 struct JobSlot {
@@ -123,40 +120,39 @@ struct JobSlot {
     var context: UnsafeMutableRawPointer?
     var count = 0
     var granule = 1
-    var threads = 1
+    var units = 0
+    var chunkUnits = 1
 
     init() {}
 
-    init(job: ParallelJob, context: UnsafeMutableRawPointer?, count: Int, granule: Int, threads: Int) {
+    init(job: ParallelJob, context: UnsafeMutableRawPointer?, count: Int, granule: Int, units: Int, chunkUnits: Int) {
         self.job = job
         self.context = context
         self.count = count
         self.granule = granule
-        self.threads = threads
-    }
-
-    /// Granule units split as evenly as possible: thread i gets units
-    /// [units*i/threads, units*(i+1)/threads).
-    @inline(__always)
-    static func range(thread: Int, count: Int, granule: Int, threads: Int) -> (begin: Int, end: Int) {
-        let units = (count + granule - 1) / granule
-        let b = min(count, units * thread / threads * granule)
-        let e = min(count, units * (thread + 1) / threads * granule)
-        return (b, e)
+        self.units = units
+        self.chunkUnits = chunkUnits
     }
 }
 
 /// State shared by the pool and its workers.
 ///
-/// Ordering: the caller writes `slot` and `remaining`, then bumps `generation`
-/// (sequentially consistent, so a release); a worker that sees the new generation
-/// (acquire) reads `slot`. A worker's `remaining` decrement (acq_rel) publishes its
-/// results; the caller reads `remaining == 0` (acquire) before returning. Sleeping uses
-/// the Dekker pattern on (`generation`, `sleepers`) and (`remaining`, `callerWaiting`)
-/// with every check-then-wait done under `mutex`, so no wake-up is lost.
+/// Ordering: the caller writes `slot` and resets `nextUnit`, then sets `open` and bumps
+/// `generation` (sequentially consistent). A worker that sees a new generation first
+/// increments `active`, then reads `open`: if it is set, `slot` is complete and the
+/// worker claims chunks until `nextUnit` passes the end. When the caller has run out of
+/// chunks it clears `open` and waits for `active == 0`. In the single total order of
+/// these operations a worker either incremented `active` before the caller cleared
+/// `open` (the caller then waits for it) or it sees `open` cleared and touches nothing,
+/// so no worker runs a job whose caller has returned. The decrement of `active`
+/// publishes a worker's results. Sleeping uses the Dekker pattern on (`generation`,
+/// `sleepers`) and (`active`, `callerWaiting`) with every check-then-wait done under
+/// `mutex`, so no wake-up is lost.
 final class PoolShared: @unchecked Sendable {
     let generation = Atomic<UInt64>(0)
-    let remaining = Atomic<Int>(0)
+    let nextUnit = Atomic<Int>(0)
+    let active = Atomic<Int>(0)
+    let open = Atomic<Bool>(false)
     let sleepers = Atomic<Int>(0)
     let callerWaiting = Atomic<Bool>(false)
     let shutdown = Atomic<Bool>(false)
@@ -167,8 +163,6 @@ final class PoolShared: @unchecked Sendable {
     let done: UnsafeMutablePointer<pthread_cond_t>
     let threads: Int
     let spinNanoseconds: Int
-    /// Set once in WorkerPool.init before any call.
-    var activeWorkers = 0
 
     init(threads: Int, spinNanoseconds: Int) {
         self.threads = threads
@@ -203,19 +197,32 @@ final class PoolShared: @unchecked Sendable {
     @inline(__always) func callLock() { pthread_mutex_lock(callMutex) }
     @inline(__always) func callUnlock() { pthread_mutex_unlock(callMutex) }
 
-    /// The caller's wait for `remaining == 0`: spin, then sleep.
+    /// Claims chunks of the current job until none is left.
+    @inline(__always)
+    func runChunks(_ s: JobSlot, thread: Int) {
+        guard let job = s.job else { return }
+        while true {
+            let u = nextUnit.add(s.chunkUnits, ordering: .relaxed).oldValue
+            if u >= s.units { return }
+            let b = u * s.granule
+            let e = min(s.count, (u + s.chunkUnits) * s.granule)
+            job(s.context, b, e, thread)
+        }
+    }
+
+    /// The caller's wait for `active == 0`: spin, then sleep.
     func waitForWorkers() {
-        if remaining.load(ordering: .acquiring) == 0 { return }
+        if active.load(ordering: .sequentiallyConsistent) == 0 { return }
         let deadline = monotonicNanoseconds() &+ UInt64(spinNanoseconds)
         var spins = 0
-        while remaining.load(ordering: .acquiring) != 0 {
+        while active.load(ordering: .sequentiallyConsistent) != 0 {
             spins += 1
             if spins & 255 == 0 && monotonicNanoseconds() > deadline { break }
         }
-        if remaining.load(ordering: .acquiring) == 0 { return }
+        if active.load(ordering: .sequentiallyConsistent) == 0 { return }
         lock()
         callerWaiting.store(true, ordering: .sequentiallyConsistent)
-        while remaining.load(ordering: .sequentiallyConsistent) != 0 {
+        while active.load(ordering: .sequentiallyConsistent) != 0 {
             pthread_cond_wait(done, mutex)
         }
         callerWaiting.store(false, ordering: .relaxed)
@@ -249,12 +256,11 @@ final class PoolShared: @unchecked Sendable {
             }
             seen = gen
             if shutdown.load(ordering: .acquiring) { return }
-            let s = slot.pointee
-            if index < s.threads, let job = s.job {
-                let r = JobSlot.range(thread: index, count: s.count, granule: s.granule, threads: s.threads)
-                if r.begin < r.end { job(s.context, r.begin, r.end, index) }
+            active.add(1, ordering: .sequentiallyConsistent)
+            if open.load(ordering: .sequentiallyConsistent) {
+                runChunks(slot.pointee, thread: index)
             }
-            if remaining.subtract(1, ordering: .sequentiallyConsistent).newValue == 0,
+            if active.subtract(1, ordering: .sequentiallyConsistent).newValue == 0,
                callerWaiting.load(ordering: .sequentiallyConsistent) {
                 lock()
                 pthread_cond_signal(done)
