@@ -21,11 +21,11 @@ export ROOST_PYTHON := $(abspath $(PY))
 .PHONY: build release run test test-swift test-c test-python deps venv fixtures bench clean help
 
 help:
-	@echo "make run       build release, generate a small model, run roostd inspect and bench-kernels"
+	@echo "make run       build release, generate an RWKV-7 0.1B-shaped model, run roostd inspect, bench and bench-kernels"
 	@echo "make test      every test: C kernels (native and aarch64 under qemu), swift test, Python checks"
 	@echo "make build     debug build;  make release: release build"
 	@echo "make fixtures  regenerate the committed test vectors with gguf-py"
-	@echo "make bench     kernel benchmark (JSON) with the release build"
+	@echo "make bench     model and kernel benchmarks (JSON) with the release build"
 	@echo "make clean     remove build folders, the venv and generated files"
 
 # ---- setup ------------------------------------------------------------------------------
@@ -58,17 +58,20 @@ release: deps
 
 # ---- run --------------------------------------------------------------------------------
 
-DEMO_MODEL := $(RUN_DIR)/synthetic-moe-q8_0.gguf
+# A random-weight model at RWKV-7 0.1B's shape in llama.cpp's layout (212 MB, not in git).
+DEMO_MODEL := $(RUN_DIR)/rwkv7-0.1b-q8_0.gguf
 
 $(DEMO_MODEL): tools/make_synthetic.py | venv
 	@mkdir -p $(RUN_DIR)
-	$(PY) tools/make_synthetic.py --preset demo-moe --out $@
+	$(PY) tools/make_synthetic.py --preset rwkv7-0.1b --type q8_0 --out $@
 
 run: release $(DEMO_MODEL)
 	.build/release/roostd inspect $(DEMO_MODEL)
+	.build/release/roostd bench $(DEMO_MODEL)
 	.build/release/roostd bench-kernels
 
-bench: release
+bench: release $(DEMO_MODEL)
+	.build/release/roostd bench $(DEMO_MODEL) --json
 	.build/release/roostd bench-kernels --json
 
 # ---- tests ------------------------------------------------------------------------------
