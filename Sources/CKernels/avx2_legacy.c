@@ -258,7 +258,7 @@ INLINE void quant_gemv(const int type, int64_t n, int64_t nrows, const void *w,
 }
 
 // Tiles of 4 rows x 2 columns, then 1 row x 2 columns, then single columns.
-INLINE void quant_gemm(const int type, int64_t n, int64_t nrows, const void *w,
+INLINE void quant_gemm_small(const int type, int64_t n, int64_t nrows, const void *w,
                        size_t row_bytes, int64_t ncols, const void *a, size_t a_stride,
                        float *y, int64_t y_stride) {
     const int64_t nb = n / 32;
@@ -285,6 +285,262 @@ INLINE void quant_gemm(const int type, int64_t n, int64_t nrows, const void *w,
         }
     }
     for (; c < ncols; c++) quant_gemv(type, n, nrows, w, row_bytes, ab + (size_t)c * a_stride, y + c * y_stride);
+}
+
+// ---- gemm with repacked 8-row tiles --------------------------------------------------
+// For many columns the weights of 8 rows are repacked once per K range (RP_KB blocks) so
+// that no horizontal reduction is needed: per block, register k (k = 0..7) holds in int32
+// lane r the 4 bytes of elements 4k..4k+3 of row r. An activation column's 4 bytes of the
+// same elements are broadcast, and per k maddubs + madd leave in lane r exact partial
+// sums of (row r, column):
+//   Q8_0: the sign trick, |w| x sign(a, w) (a != -128, as the quantizers guarantee);
+//   Q4_0/Q5_0/Q4_1/Q5_1: the unsigned codes (<= 31) x a, the int16 pair sums added over
+//   k before one madd (8 x 2 x 15 x 128 and 4 x 2 x 31 x 128 stay below 2^15: exact),
+//   and for Q4_0/Q5_0 the accumulator starts at -offset * sum(activation block).
+// The float combine of the ref then runs in 8 lanes at once, block after block:
+//   acc = acc + ((float)isum * (dw * da) [+ mw * sa]), each operation rounded separately.
+// Across K ranges a column's 8 accumulators are kept in y (exact): the block order is
+// the ref's and so are the results' bits.
+#define UNROLL16 _Pragma("GCC unroll 16")
+#define RP_KB 32  // blocks per K range
+#define RP_CC 128 // columns per chunk (activation metadata buffer)
+
+typedef struct {
+    __m256i w[RP_KB][8];
+    __m256i wabs[RP_KB][8]; // Q8_0: |w|
+    __m256 dw[RP_KB], mw[RP_KB];
+} rp_tile;
+
+typedef struct {
+    int32_t bias[RP_CC][RP_KB]; // -offset * sum(a block)
+    float da[RP_CC][RP_KB], sa[RP_CC][RP_KB];
+} rp_acts;
+
+static _Thread_local rp_tile rp_tile_buf;
+static _Thread_local rp_acts rp_acts_buf;
+
+INLINE uint16_t rp_load_u16(const char *p) {
+    uint16_t v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+INLINE uint32_t rp_load_u32(const char *p) {
+    uint32_t v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+INLINE __m128i rp_load128(const char *p) { return _mm_loadu_si128((const __m128i *)p); }
+
+INLINE size_t rp_qs_offset(const int type) {
+    switch (type) {
+    case ROOST_TYPE_Q4_0: return offsetof(block_q4_0, qs);
+    case ROOST_TYPE_Q4_1: return offsetof(block_q4_1, qs);
+    case ROOST_TYPE_Q5_0: return offsetof(block_q5_0, qs);
+    case ROOST_TYPE_Q5_1: return offsetof(block_q5_1, qs);
+    default: return offsetof(block_q8_0, qs);
+    }
+}
+
+INLINE size_t rp_qh_offset(const int type) {
+    return type == ROOST_TYPE_Q5_0 ? offsetof(block_q5_0, qh) : offsetof(block_q5_1, qh);
+}
+
+INLINE int rp_is_q5(const int type) { return type == ROOST_TYPE_Q5_0 || type == ROOST_TYPE_Q5_1; }
+
+// Z0..Z3 (lane l of Zj = row 4l + j, dwords = element groups g0..g3) -> k[g] with
+// dword 4l + j = row 4l + j.
+INLINE void rp_transpose4(__m256i z0, __m256i z1, __m256i z2, __m256i z3, __m256i *k) {
+    const __m256i t0 = _mm256_unpacklo_epi32(z0, z1), t1 = _mm256_unpackhi_epi32(z0, z1);
+    const __m256i t2 = _mm256_unpacklo_epi32(z2, z3), t3 = _mm256_unpackhi_epi32(z2, z3);
+    _mm256_store_si256(k + 0, _mm256_unpacklo_epi64(t0, t2));
+    _mm256_store_si256(k + 1, _mm256_unpackhi_epi64(t0, t2));
+    _mm256_store_si256(k + 2, _mm256_unpacklo_epi64(t1, t3));
+    _mm256_store_si256(k + 3, _mm256_unpackhi_epi64(t1, t3));
+}
+
+// Repack 8 rows (row r at w + r * rb), blocks kb0 .. kb0 + nkb - 1.
+INLINE void rp_repack(const int type, const char *w, size_t rb, int64_t kb0, int nkb, rp_tile *T) {
+    const size_t ws = wblock_size(type);
+    const size_t rb4 = 4 * rb;
+    const size_t qo = rp_qs_offset(type);
+    for (int kb = 0; kb < nkb; kb++) {
+        const char *b = w + (size_t)(kb0 + kb) * ws;
+        __m256i lo[4], hi[4];
+        UNROLL16
+        for (int j = 0; j < 4; j++) {
+            const char *p = b + (size_t)j * rb; // rows j and j + 4
+            if (type == ROOST_TYPE_Q8_0) {
+                lo[j] = _mm256_set_m128i(rp_load128(p + rb4 + qo), rp_load128(p + qo));
+                hi[j] = _mm256_set_m128i(rp_load128(p + rb4 + qo + 16), rp_load128(p + qo + 16));
+            } else {
+                const __m256i q = _mm256_set_m128i(rp_load128(p + rb4 + qo), rp_load128(p + qo));
+                lo[j] = _mm256_and_si256(q, _mm256_set1_epi8(0x0f));
+                hi[j] = _mm256_and_si256(_mm256_srli_epi16(q, 4), _mm256_set1_epi8(0x0f));
+                if (rp_is_q5(type)) {
+                    const uint32_t h0 = rp_load_u32(p + rp_qh_offset(type)), h1 = rp_load_u32(p + rb4 + rp_qh_offset(type));
+                    const __m256i b16 = _mm256_set1_epi8(0x10);
+                    lo[j] = _mm256_or_si256(lo[j], _mm256_and_si256(bits_to_bytes((h0 & 0xffffu) | (h1 << 16)), b16));
+                    hi[j] = _mm256_or_si256(hi[j], _mm256_and_si256(bits_to_bytes((h0 >> 16) | (h1 & 0xffff0000u)), b16));
+                }
+            }
+        }
+        rp_transpose4(lo[0], lo[1], lo[2], lo[3], &T->w[kb][0]);
+        rp_transpose4(hi[0], hi[1], hi[2], hi[3], &T->w[kb][4]);
+        if (type == ROOST_TYPE_Q8_0) {
+            UNROLL16
+            for (int k = 0; k < 8; k++) {
+                const __m256i v = _mm256_load_si256(&T->w[kb][k]);
+                _mm256_store_si256(&T->wabs[kb][k], _mm256_sign_epi8(v, v));
+            }
+        }
+        uint16_t d[8], m[8];
+        UNROLL16
+        for (int r = 0; r < 8; r++) {
+            d[r] = rp_load_u16(b + (size_t)r * rb);
+            if (has_min(type)) m[r] = rp_load_u16(b + (size_t)r * rb + 2);
+        }
+        T->dw[kb] = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)d));
+        if (has_min(type)) T->mw[kb] = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)m));
+    }
+}
+
+// Activation metadata of columns a + c * a_stride (c < C), blocks kb0 .. kb0 + nkb - 1.
+INLINE void rp_acts_fill(const int type, const char *a, size_t a_stride, int64_t C, int64_t kb0, int nkb,
+                         rp_acts *A) {
+    const int min = has_min(type);
+    const size_t as = min ? sizeof(block_q8_1) : sizeof(block_q8_0);
+    const size_t qoff = min ? offsetof(block_q8_1, qs) : offsetof(block_q8_0, qs);
+    const int off = offset_of(type);
+    for (int64_t c = 0; c < C; c++) {
+        const char *col = a + (size_t)c * a_stride + (size_t)kb0 * as;
+        for (int kb = 0; kb < nkb; kb++) {
+            const char *b = col + (size_t)kb * as;
+            A->da[c][kb] = h2f(rp_load_u16(b));
+            if (min) A->sa[c][kb] = h2f(rp_load_u16(b + 2));
+            if (off) {
+                // sum of (a + 128) by psadbw, minus 32 * 128
+                const __m256i s = _mm256_sad_epu8(
+                    _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(b + qoff)), _mm256_set1_epi8((char)0x80)),
+                    _mm256_setzero_si256());
+                __m128i t = _mm_add_epi64(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
+                t = _mm_add_epi64(t, _mm_unpackhi_epi64(t, t));
+                A->bias[c][kb] = -off * (_mm_cvtsi128_si32(t) - 32 * 128);
+            } else {
+                A->bias[c][kb] = 0;
+            }
+        }
+    }
+}
+
+// C columns (c0.. of the chunk, activations at a + c * a_stride pointing at block kb0's
+// qs) x the 8 rows of T, blocks 0 .. nkb - 1 of the range; accumulators in
+// y[c * y_stride + 0..7].
+INLINE void rp_cols(const int type, const int C, int first, int nkb, const rp_tile *T, const rp_acts *A,
+                    int c0, const char *a, size_t a_stride, float *y, int64_t y_stride) {
+    const int min = has_min(type);
+    const size_t as = min ? sizeof(block_q8_1) : sizeof(block_q8_0);
+    const __m256i ones = _mm256_set1_epi16(1);
+    const char *ap[4];
+    __m256 acc[4];
+    UNROLL16
+    for (int c = 0; c < C; c++) {
+        ap[c] = a + (size_t)c * a_stride;
+        acc[c] = first ? _mm256_setzero_ps() : _mm256_loadu_ps(y + c * y_stride);
+    }
+    for (int kb = 0; kb < nkb; kb++) {
+        __m256i s[4];
+        if (type == ROOST_TYPE_Q8_0) {
+            UNROLL16
+            for (int c = 0; c < C; c++) s[c] = _mm256_setzero_si256();
+            UNROLL16
+            for (int k = 0; k < 8; k++) {
+                const __m256i wk = _mm256_load_si256(&T->w[kb][k]);
+                const __m256i wa = _mm256_load_si256(&T->wabs[kb][k]);
+                UNROLL16
+                for (int c = 0; c < C; c++) {
+                    const __m256i ab = _mm256_set1_epi32((int)rp_load_u32(ap[c] + (size_t)kb * as + 4 * k));
+                    s[c] = _mm256_add_epi32(s[c], _mm256_madd_epi16(_mm256_maddubs_epi16(wa, _mm256_sign_epi8(ab, wk)), ones));
+                }
+            }
+        } else {
+            // int16 partial sums over G = 8 (Q4) or 4 (Q5) element groups, then one madd
+            const int G = rp_is_q5(type) ? 4 : 8;
+            UNROLL16
+            for (int c = 0; c < C; c++) s[c] = _mm256_set1_epi32(A->bias[c0 + c][kb]);
+            UNROLL16
+            for (int k0 = 0; k0 < 8; k0 += G) {
+                __m256i p[4];
+                UNROLL16
+                for (int k = k0; k < k0 + G; k++) {
+                    const __m256i wk = _mm256_load_si256(&T->w[kb][k]);
+                    UNROLL16
+                    for (int c = 0; c < C; c++) {
+                        const __m256i ab = _mm256_set1_epi32((int)rp_load_u32(ap[c] + (size_t)kb * as + 4 * k));
+                        const __m256i q = _mm256_maddubs_epi16(wk, ab);
+                        p[c] = k == k0 ? q : _mm256_add_epi16(p[c], q);
+                    }
+                }
+                UNROLL16
+                for (int c = 0; c < C; c++) s[c] = _mm256_add_epi32(s[c], _mm256_madd_epi16(p[c], ones));
+            }
+        }
+        const __m256 dw = T->dw[kb];
+        UNROLL16
+        for (int c = 0; c < C; c++) {
+            __m256 t = _mm256_mul_ps(_mm256_cvtepi32_ps(s[c]), _mm256_mul_ps(dw, _mm256_set1_ps(A->da[c0 + c][kb])));
+            if (min) t = _mm256_add_ps(t, _mm256_mul_ps(T->mw[kb], _mm256_set1_ps(A->sa[c0 + c][kb])));
+            acc[c] = _mm256_add_ps(acc[c], t);
+        }
+    }
+    UNROLL16
+    for (int c = 0; c < C; c++) _mm256_storeu_ps(y + c * y_stride, acc[c]);
+}
+
+// nrows8 (a multiple of 8) rows x ncols columns by repacked tiles.
+INLINE void quant_gemm_repacked(const int type, int64_t nb, int64_t nrows8, const char *w, size_t row_bytes,
+                                int64_t ncols, const char *a, size_t a_stride, float *y, int64_t y_stride) {
+    const int min = has_min(type);
+    const size_t as = min ? sizeof(block_q8_1) : sizeof(block_q8_0);
+    const size_t qoff = min ? offsetof(block_q8_1, qs) : offsetof(block_q8_0, qs);
+    rp_tile *T = &rp_tile_buf;
+    rp_acts *A = &rp_acts_buf;
+    for (int64_t c0 = 0; c0 < ncols; c0 += RP_CC) {
+        const int64_t cc = ncols - c0 < RP_CC ? ncols - c0 : RP_CC;
+        const char *ac = a + (size_t)c0 * a_stride;
+        for (int64_t kb0 = 0; kb0 < nb; kb0 += RP_KB) {
+            const int nkb = (int)(nb - kb0 < RP_KB ? nb - kb0 : RP_KB);
+            rp_acts_fill(type, ac, a_stride, cc, kb0, nkb, A);
+            const char *aq = ac + (size_t)kb0 * as + qoff;
+            for (int64_t r = 0; r < nrows8; r += 8) {
+                rp_repack(type, w + (size_t)r * row_bytes, row_bytes, kb0, nkb, T);
+                float *yt = y + c0 * y_stride + r;
+                int c = 0;
+                for (; c + 4 <= cc; c += 4)
+                    rp_cols(type, 4, kb0 == 0, nkb, T, A, c, aq + (size_t)c * a_stride, a_stride, yt + c * y_stride, y_stride);
+                for (; c < cc; c++)
+                    rp_cols(type, 1, kb0 == 0, nkb, T, A, c, aq + (size_t)c * a_stride, a_stride, yt + c * y_stride, y_stride);
+            }
+        }
+    }
+}
+
+// Repacked 8-row tiles when there are enough columns; the rest (rows past a multiple of
+// 8, few columns) by the tiles above.
+INLINE void quant_gemm(const int type, int64_t n, int64_t nrows, const void *w,
+                       size_t row_bytes, int64_t ncols, const void *a, size_t a_stride,
+                       float *y, int64_t y_stride) {
+    const int64_t nrows8 = nrows & ~(int64_t)7;
+    // (Q8_0's sign trick costs more per step: its repacked tiles pay off from 6 columns)
+    if (ncols < (type == ROOST_TYPE_Q8_0 ? 6 : 4) || nrows8 == 0) {
+        quant_gemm_small(type, n, nrows, w, row_bytes, ncols, a, a_stride, y, y_stride);
+        return;
+    }
+    quant_gemm_repacked(type, n / 32, nrows8, w, row_bytes, ncols, a, a_stride, y, y_stride);
+    if (nrows8 < nrows)
+        quant_gemm_small(type, n, nrows - nrows8, (const char *)w + (size_t)nrows8 * row_bytes, row_bytes, ncols, a,
+                         a_stride, y + nrows8, y_stride);
 }
 
 #define QUANT_KERNELS(name, type)                                                             \

@@ -386,7 +386,7 @@ INLINE void quant_gemm_cols(const int type, const int C, int64_t nb, int64_t nro
 }
 
 // Column groups of QG_C (then of 3 or 2), a last single column by the gemv.
-INLINE void quant_gemm(const int type, int64_t n, int64_t nrows, const void *w,
+INLINE void quant_gemm_small(const int type, int64_t n, int64_t nrows, const void *w,
                        size_t row_bytes, int64_t ncols, const void *a, size_t a_stride,
                        float *y, int64_t y_stride) {
     const int64_t nb = n / 32;
@@ -410,6 +410,204 @@ INLINE void quant_gemm(const int type, int64_t n, int64_t nrows, const void *w,
             c += 1;
         }
     }
+}
+
+// ---- gemm with repacked 16-row tiles -------------------------------------------------
+// For many columns the weights of 16 rows are repacked once per K range (RP_KB blocks)
+// into registers that need no horizontal reduction: per block, register k (k = 0..7)
+// holds in int32 lane r the 4 bytes of elements 4k..4k+3 of row r (unsigned: weight +
+// offset). An activation column's 4 bytes of the same elements are broadcast, and 8
+// dpbusd leave in lane r the exact block sum of (row r, column) (the accumulator starts
+// at -offset * sum(activation block)). The float combine of the ref then runs in 16
+// lanes at once: t = (float)isum * (dw * da) [+ mw * sa]; acc = acc + t, block after
+// block. Across K ranges the 16 accumulators of a column are kept in y (exact), so the
+// block order is the ref's. Results are the ref's bits, as in the tiles above.
+#define UNROLL16 _Pragma("GCC unroll 16")
+#define RP_KB 32  // blocks per K range
+#define RP_CC 128 // columns per chunk (activation metadata buffer)
+
+typedef struct {
+    __m512i w[RP_KB][8];
+    __m512 dw[RP_KB], mw[RP_KB];
+} rp_tile;
+
+typedef struct {
+    int32_t bias[RP_CC][RP_KB]; // -offset * sum(a block)
+    float da[RP_CC][RP_KB], sa[RP_CC][RP_KB];
+} rp_acts;
+
+static _Thread_local rp_tile rp_tile_buf;
+static _Thread_local rp_acts rp_acts_buf;
+
+// Four 16-byte pieces (row j, j + 4, j + 8, j + 12 at p + j*rb ...) into one register.
+INLINE __m512i load4x128(const char *p, size_t rb4) {
+    __m512i z = _mm512_castsi128_si512(load128(p));
+    z = _mm512_inserti32x4(z, load128(p + rb4), 1);
+    z = _mm512_inserti32x4(z, load128(p + 2 * rb4), 2);
+    return _mm512_inserti32x4(z, load128(p + 3 * rb4), 3);
+}
+
+// 16 bits of qh from 4 rows (rows j, j+4, j+8, j+12), shifted by sh, as a 64-bit mask.
+INLINE __mmask64 qh_mask4(const char *p, size_t rb4, int sh) {
+    uint64_t m = 0;
+    UNROLL
+    for (int i = 0; i < 4; i++) m |= (uint64_t)((load_u32(p + (size_t)i * rb4) >> sh) & 0xffffu) << (16 * i);
+    return (__mmask64)m;
+}
+
+// Z0..Z3 (lane l of Zj = row 4l + j, dwords = element groups g0..g3) -> k[g] with
+// dword 4l + j = row 4l + j.
+INLINE void transpose4(__m512i z0, __m512i z1, __m512i z2, __m512i z3, __m512i *k) {
+    const __m512i t0 = _mm512_unpacklo_epi32(z0, z1), t1 = _mm512_unpackhi_epi32(z0, z1);
+    const __m512i t2 = _mm512_unpacklo_epi32(z2, z3), t3 = _mm512_unpackhi_epi32(z2, z3);
+    _mm512_store_si512(k + 0, _mm512_unpacklo_epi64(t0, t2));
+    _mm512_store_si512(k + 1, _mm512_unpackhi_epi64(t0, t2));
+    _mm512_store_si512(k + 2, _mm512_unpacklo_epi64(t1, t3));
+    _mm512_store_si512(k + 3, _mm512_unpackhi_epi64(t1, t3));
+}
+
+// Repack 16 rows (row r at w + r * rb), blocks kb0 .. kb0 + nkb - 1.
+INLINE void rp_repack(const int type, const char *w, size_t rb, int64_t kb0, int nkb, rp_tile *T) {
+    const size_t ws = wblock_size(type);
+    const size_t rb4 = 4 * rb;
+    const __m512i idx = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                                           _mm512_set1_epi32((int)rb));
+    for (int kb = 0; kb < nkb; kb++) {
+        const char *b = w + (size_t)(kb0 + kb) * ws;
+        __m512i lo[4], hi[4];
+        UNROLL
+        for (int j = 0; j < 4; j++) {
+            const char *p = b + (size_t)j * rb;
+            if (is_q8(type)) {
+                lo[j] = _mm512_xor_si512(load4x128(p + qs_offset(type), rb4), _mm512_set1_epi8((char)0x80));
+                hi[j] = _mm512_xor_si512(load4x128(p + qs_offset(type) + 16, rb4), _mm512_set1_epi8((char)0x80));
+            } else {
+                const __m512i q = load4x128(p + qs_offset(type), rb4);
+                lo[j] = _mm512_and_si512(q, _mm512_set1_epi8(0x0f));
+                hi[j] = _mm512_and_si512(_mm512_srli_epi16(q, 4), _mm512_set1_epi8(0x0f));
+                if (is_q5(type)) {
+                    lo[j] = _mm512_mask_add_epi8(lo[j], qh_mask4(p + qh_offset(type), rb4, 0), lo[j], _mm512_set1_epi8(16));
+                    hi[j] = _mm512_mask_add_epi8(hi[j], qh_mask4(p + qh_offset(type), rb4, 16), hi[j], _mm512_set1_epi8(16));
+                }
+            }
+        }
+        transpose4(lo[0], lo[1], lo[2], lo[3], &T->w[kb][0]);
+        transpose4(hi[0], hi[1], hi[2], hi[3], &T->w[kb][4]);
+        const __m512i g = _mm512_i32gather_epi32(idx, b, 1);
+        T->dw[kb] = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(g));
+        if (has_min(type)) T->mw[kb] = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_srli_epi32(g, 16)));
+    }
+}
+
+// Activation metadata of columns a + c * a_stride (c < C), blocks kb0 .. kb0 + nkb - 1.
+INLINE void rp_acts_fill(const int type, const char *a, size_t a_stride, int64_t C, int64_t kb0, int nkb,
+                         rp_acts *A) {
+    const int min = has_min(type);
+    const size_t as = min ? sizeof(block_q8_1) : sizeof(block_q8_0);
+    const size_t qoff = min ? offsetof(block_q8_1, qs) : offsetof(block_q8_0, qs);
+    const int off = w_offset(type);
+    for (int64_t c = 0; c < C; c++) {
+        const char *col = a + (size_t)c * a_stride + (size_t)kb0 * as;
+        for (int kb = 0; kb < nkb; kb++) {
+            const char *b = col + (size_t)kb * as;
+            A->da[c][kb] = h2f(load_u16(b));
+            if (min) A->sa[c][kb] = h2f(load_u16(b + 2));
+            if (off) {
+                // sum of (a + 128) by psadbw, minus 32 * 128
+                const __m256i s = _mm256_sad_epu8(_mm256_xor_si256(load256(b + qoff), _mm256_set1_epi8((char)0x80)),
+                                                  _mm256_setzero_si256());
+                __m128i t = _mm_add_epi64(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
+                t = _mm_add_epi64(t, _mm_unpackhi_epi64(t, t));
+                A->bias[c][kb] = -off * (_mm_cvtsi128_si32(t) - 32 * 128);
+            } else {
+                A->bias[c][kb] = 0;
+            }
+        }
+    }
+}
+
+// C columns (c0.. of the chunk, activations at ap[c] pointing at block kb0's qs) x the
+// 16 rows of T, blocks 0 .. nkb - 1 of the range; accumulators in y[c * y_stride + 0..15].
+INLINE void rp_cols(const int type, const int C, int first, int nkb, const rp_tile *T, const rp_acts *A,
+                    int c0, const char *a, size_t a_stride, float *y, int64_t y_stride) {
+    const int min = has_min(type);
+    const size_t as = min ? sizeof(block_q8_1) : sizeof(block_q8_0);
+    const char *ap[8];
+    __m512 acc[8];
+    UNROLL16
+    for (int c = 0; c < C; c++) {
+        ap[c] = a + (size_t)c * a_stride;
+        acc[c] = first ? _mm512_setzero_ps() : _mm512_loadu_ps(y + c * y_stride);
+    }
+    for (int kb = 0; kb < nkb; kb++) {
+        __m512i s[8];
+        UNROLL16
+        for (int c = 0; c < C; c++) s[c] = _mm512_set1_epi32(A->bias[c0 + c][kb]);
+        UNROLL16
+        for (int k = 0; k < 8; k++) {
+            const __m512i wk = _mm512_load_si512(&T->w[kb][k]);
+            UNROLL16
+            for (int c = 0; c < C; c++)
+                s[c] = _mm512_dpbusd_epi32(s[c], wk, _mm512_set1_epi32((int)load_u32(ap[c] + (size_t)kb * as + 4 * k)));
+        }
+        const __m512 dw = T->dw[kb];
+        UNROLL16
+        for (int c = 0; c < C; c++) {
+            __m512 t = _mm512_mul_ps(_mm512_cvtepi32_ps(s[c]), _mm512_mul_ps(dw, _mm512_set1_ps(A->da[c0 + c][kb])));
+            if (min) t = _mm512_add_ps(t, _mm512_mul_ps(T->mw[kb], _mm512_set1_ps(A->sa[c0 + c][kb])));
+            acc[c] = _mm512_add_ps(acc[c], t);
+        }
+    }
+    UNROLL16
+    for (int c = 0; c < C; c++) _mm512_storeu_ps(y + c * y_stride, acc[c]);
+}
+
+// nrows16 (a multiple of 16) rows x ncols columns by repacked tiles.
+INLINE void quant_gemm_repacked(const int type, int64_t nb, int64_t nrows16, const char *w, size_t row_bytes,
+                                int64_t ncols, const char *a, size_t a_stride, float *y, int64_t y_stride) {
+    const int min = has_min(type);
+    const size_t as = min ? sizeof(block_q8_1) : sizeof(block_q8_0);
+    const size_t qoff = min ? offsetof(block_q8_1, qs) : offsetof(block_q8_0, qs);
+    rp_tile *T = &rp_tile_buf;
+    rp_acts *A = &rp_acts_buf;
+    for (int64_t c0 = 0; c0 < ncols; c0 += RP_CC) {
+        const int64_t cc = ncols - c0 < RP_CC ? ncols - c0 : RP_CC;
+        const char *ac = a + (size_t)c0 * a_stride;
+        for (int64_t kb0 = 0; kb0 < nb; kb0 += RP_KB) {
+            const int nkb = (int)(nb - kb0 < RP_KB ? nb - kb0 : RP_KB);
+            rp_acts_fill(type, ac, a_stride, cc, kb0, nkb, A);
+            const char *aq = ac + (size_t)kb0 * as + qoff;
+            for (int64_t r = 0; r < nrows16; r += 16) {
+                rp_repack(type, w + (size_t)r * row_bytes, row_bytes, kb0, nkb, T);
+                float *yt = y + c0 * y_stride + r;
+                int c = 0;
+                for (; c + 8 <= cc; c += 8)
+                    rp_cols(type, 8, kb0 == 0, nkb, T, A, c, aq + (size_t)c * a_stride, a_stride, yt + c * y_stride, y_stride);
+                if (c + 4 <= cc) {
+                    rp_cols(type, 4, kb0 == 0, nkb, T, A, c, aq + (size_t)c * a_stride, a_stride, yt + c * y_stride, y_stride);
+                    c += 4;
+                }
+                for (; c < cc; c++)
+                    rp_cols(type, 1, kb0 == 0, nkb, T, A, c, aq + (size_t)c * a_stride, a_stride, yt + c * y_stride, y_stride);
+            }
+        }
+    }
+}
+
+// Repacked 16-row tiles when there are enough columns; the rest (rows past a multiple of
+// 16, few columns) by the tiles above.
+INLINE void quant_gemm(const int type, int64_t n, int64_t nrows, const void *w,
+                       size_t row_bytes, int64_t ncols, const void *a, size_t a_stride,
+                       float *y, int64_t y_stride) {
+    const int64_t nrows16 = nrows & ~(int64_t)15;
+    if (ncols < 4 || nrows16 == 0 || row_bytes > (size_t)(INT32_MAX / 16)) {
+        quant_gemm_small(type, n, nrows, w, row_bytes, ncols, a, a_stride, y, y_stride);
+        return;
+    }
+    quant_gemm_repacked(type, n / 32, nrows16, w, row_bytes, ncols, a, a_stride, y, y_stride);
+    if (nrows16 < nrows)
+        quant_gemm_small(type, n, nrows - nrows16, (const char *)w + (size_t)nrows16 * row_bytes, row_bytes, ncols, a,
+                         a_stride, y + nrows16, y_stride);
 }
 
 #define QUANT_KERNELS(name, type)                                                             \

@@ -337,16 +337,17 @@ static void test_gemv_gemm(const roost_kernels *k, const roost_kernels *ref, int
             const int64_t s[] = {256, 768, 4096};
             for (int i = 0; i < 3; i++) sizes[nsizes++] = s[i];
         }
-        static const int64_t row_counts[] = {1, 3, 4, 5, 13};
+        // 37 rows and up to 17 columns reach the repacked gemm tiles (16 / 8 rows, 4+ columns).
+        static const int64_t row_counts[] = {1, 3, 4, 5, 13, 37};
         for (int si = 0; si < nsizes; si++) {
             const int64_t n = sizes[si];
-            for (int ri = 0; ri < 5; ri++) {
+            for (int ri = 0; ri < 6; ri++) {
                 const int64_t nrows = row_counts[ri];
                 if (n >= 4096 && nrows != 5) continue;
                 matrix m = make_matrix(t, n, nrows, (nrows & 1) ? 64 : 0, ref, rng);
 
                 // gemm columns; column 0 also drives the gemv checks.
-                const int64_t ncols = 5;
+                const int64_t ncols = 17;
                 const size_t a_stride = act_row_bytes(at, n) + 32;
                 char *a = xmalloc(a_stride * (size_t)ncols);
                 memset(a, 0xee, a_stride * (size_t)ncols);
@@ -402,8 +403,8 @@ static void test_gemv_gemm(const roost_kernels *k, const roost_kernels *ref, int
                       (long long)n, (long long)nrows);
 
                 // 3. gemm == gemv per column, bitwise, for several column counts; pads untouched.
-                static const int64_t col_counts[] = {1, 2, 3, 5};
-                for (int ci = 0; ci < 4; ci++) {
+                static const int64_t col_counts[] = {1, 2, 3, 5, 9, 17};
+                for (int ci = 0; ci < 6; ci++) {
                     const int64_t nc = col_counts[ci];
                     const int64_t y_stride = nrows + 3;
                     float *g = xmalloc((size_t)(y_stride * nc) * sizeof(float));
