@@ -82,11 +82,12 @@ public final class WorkerPool: @unchecked Sendable {
         }
         shared.callLock()
         defer { shared.callUnlock() }
-        // A few chunks per thread balance uneven progress; more would cost atomics.
-        let chunk = max(1, units / (threads * 4))
+        // Each thread owns a contiguous share (its reads stay sequential) taken in
+        // chunks, and steals chunks from the others' shares once its own is done.
+        let chunk = max(1, units / (threads * 8))
         shared.slot.pointee = JobSlot(job: job, context: context, count: count, granule: g, units: units,
                                       chunkUnits: chunk)
-        shared.nextUnit.store(0, ordering: .relaxed)
+        for t in 0..<threads { shared.next[t].store(units * t / threads, ordering: .relaxed) }
         shared.open.store(true, ordering: .sequentiallyConsistent)
         shared.generation.add(1, ordering: .sequentiallyConsistent)
         if shared.sleepers.load(ordering: .sequentiallyConsistent) > 0 {
@@ -137,10 +138,10 @@ struct JobSlot {
 
 /// State shared by the pool and its workers.
 ///
-/// Ordering: the caller writes `slot` and resets `nextUnit`, then sets `open` and bumps
+/// Ordering: the caller writes `slot` and resets `next`, then sets `open` and bumps
 /// `generation` (sequentially consistent). A worker that sees a new generation first
 /// increments `active`, then reads `open`: if it is set, `slot` is complete and the
-/// worker claims chunks until `nextUnit` passes the end. When the caller has run out of
+/// worker claims chunks until every share is taken. When the caller has run out of
 /// chunks it clears `open` and waits for `active == 0`. In the single total order of
 /// these operations a worker either incremented `active` before the caller cleared
 /// `open` (the caller then waits for it) or it sees `open` cleared and touches nothing,
@@ -150,7 +151,8 @@ struct JobSlot {
 /// `mutex`, so no wake-up is lost.
 final class PoolShared: @unchecked Sendable {
     let generation = Atomic<UInt64>(0)
-    let nextUnit = Atomic<Int>(0)
+    /// Per thread: the next unit of its share (shares: units * t / threads ..< units * (t + 1) / threads).
+    let next: UnsafeMutablePointer<Atomic<Int>>
     let active = Atomic<Int>(0)
     let open = Atomic<Bool>(false)
     let sleepers = Atomic<Int>(0)
@@ -169,6 +171,8 @@ final class PoolShared: @unchecked Sendable {
         self.spinNanoseconds = spinNanoseconds
         slot = .allocate(capacity: 1)
         slot.initialize(to: JobSlot())
+        next = .allocate(capacity: threads)
+        for t in 0..<threads { (next + t).initialize(to: Atomic<Int>(0)) }
         mutex = .allocate(capacity: 1)
         callMutex = .allocate(capacity: 1)
         wake = .allocate(capacity: 1)
@@ -190,6 +194,8 @@ final class PoolShared: @unchecked Sendable {
         mutex.deallocate()
         slot.deinitialize(count: 1)
         slot.deallocate()
+        next.deinitialize(count: threads)
+        next.deallocate()
     }
 
     @inline(__always) func lock() { pthread_mutex_lock(mutex) }
@@ -197,16 +203,21 @@ final class PoolShared: @unchecked Sendable {
     @inline(__always) func callLock() { pthread_mutex_lock(callMutex) }
     @inline(__always) func callUnlock() { pthread_mutex_unlock(callMutex) }
 
-    /// Claims chunks of the current job until none is left.
+    /// Claims chunks of the current job until none is left: first from this thread's
+    /// own share, then from the others'.
     @inline(__always)
     func runChunks(_ s: JobSlot, thread: Int) {
         guard let job = s.job else { return }
-        while true {
-            let u = nextUnit.add(s.chunkUnits, ordering: .relaxed).oldValue
-            if u >= s.units { return }
-            let b = u * s.granule
-            let e = min(s.count, (u + s.chunkUnits) * s.granule)
-            job(s.context, b, e, thread)
+        for i in 0..<threads {
+            let owner = (thread + i) % threads
+            let end = s.units * (owner + 1) / threads
+            while true {
+                let u = next[owner].add(s.chunkUnits, ordering: .relaxed).oldValue
+                if u >= end { break }
+                let b = u * s.granule
+                let e = min(s.count, min(u + s.chunkUnits, end) * s.granule)
+                job(s.context, b, e, thread)
+            }
         }
     }
 
