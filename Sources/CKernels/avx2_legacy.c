@@ -594,8 +594,13 @@ INLINE float load_f1(const int type, const char *row, int64_t i) {
 
 // Per (row, column): two vector accumulators over 16-element steps, an 8-element step
 // into the first, a scalar tail; result = hsum(acc0 + acc1) + tail.
+// pf: the start of the rows the next tile reads, or NULL. Short rows (a few KB) end
+// before hardware prefetchers have picked up their streams, so gemv prefetches the next
+// tile's rows, spread over this tile's iterations in address order; long rows do not
+// need it (and were slower with it).
 INLINE void float_tile(const int type, const int R, const int C, int64_t n,
-                       const char *const *w, const float *const *a, float *out) {
+                       const char *const *w, const float *const *a, float *out, const char *pf) {
+    const int esize = type == ROOST_TYPE_F32 ? 4 : 2;
     __m256 acc0[4][2], acc1[4][2];
     float tail[4][2];
     for (int r = 0; r < R; r++)
@@ -606,6 +611,10 @@ INLINE void float_tile(const int type, const int R, const int C, int64_t n,
         }
     int64_t i = 0;
     for (; i + 16 <= n; i += 16) {
+        if (pf) {
+            const char *p = pf + (size_t)(i / 16) * (size_t)(R * 16 * esize);
+            for (int o = 0; o < R * 16 * esize; o += 64) _mm_prefetch(p + o, _MM_HINT_T0);
+        }
         __m256 x0[2], x1[2];
         for (int c = 0; c < C; c++) {
             x0[c] = _mm256_loadu_ps(a[c] + i);
@@ -645,11 +654,12 @@ INLINE void float_gemv(const int type, int64_t n, int64_t nrows, const void *w,
     for (; r + 4 <= nrows; r += 4) {
         const char *wp[4] = {wb + (size_t)r * row_bytes, wb + (size_t)(r + 1) * row_bytes,
                              wb + (size_t)(r + 2) * row_bytes, wb + (size_t)(r + 3) * row_bytes};
-        float_tile(type, 4, 1, n, wp, ap, y + r);
+        float_tile(type, 4, 1, n, wp, ap, y + r,
+                   row_bytes <= 4096 && r + 8 <= nrows ? wp[0] + 4 * row_bytes : NULL);
     }
     for (; r < nrows; r++) {
         const char *wp[1] = {wb + (size_t)r * row_bytes};
-        float_tile(type, 1, 1, n, wp, ap, y + r);
+        float_tile(type, 1, 1, n, wp, ap, y + r, NULL);
     }
 }
 
@@ -665,7 +675,7 @@ INLINE void float_gemm(const int type, int64_t n, int64_t nrows, const void *w,
         float out[4];
         for (; r + 2 <= nrows; r += 2) {
             const char *wp[2] = {wb + (size_t)r * row_bytes, wb + (size_t)(r + 1) * row_bytes};
-            float_tile(type, 2, 2, n, wp, ap, out);
+            float_tile(type, 2, 2, n, wp, ap, out, NULL);
             y[c * y_stride + r] = out[0];
             y[(c + 1) * y_stride + r] = out[1];
             y[c * y_stride + r + 1] = out[2];
@@ -673,7 +683,7 @@ INLINE void float_gemm(const int type, int64_t n, int64_t nrows, const void *w,
         }
         for (; r < nrows; r++) {
             const char *wp[1] = {wb + (size_t)r * row_bytes};
-            float_tile(type, 1, 2, n, wp, ap, out);
+            float_tile(type, 1, 2, n, wp, ap, out, NULL);
             y[c * y_stride + r] = out[0];
             y[(c + 1) * y_stride + r] = out[1];
         }

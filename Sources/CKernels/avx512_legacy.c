@@ -654,8 +654,13 @@ INLINE __m512 load_f16(const int type, const char *row, int64_t i) {
 
 // Per (row, column): two accumulators over 32-element steps, a 16-element step into the
 // first, a masked step (< 16 elements) into the second; result = hsum(acc0 + acc1).
+// pf: the start of the rows the next tile reads, or NULL. Short rows (a few KB) end
+// before hardware prefetchers have picked up their streams, so gemv prefetches the next
+// tile's rows, spread over this tile's iterations in address order; long rows do not
+// need it (and were slower with it).
 INLINE void float_tile(const int type, const int R, const int C, int64_t n,
-                       const char *const *w, const float *const *a, float *out) {
+                       const char *const *w, const float *const *a, float *out, const char *pf) {
+    const int esize = type == ROOST_TYPE_F32 ? 4 : 2;
     __m512 acc0[4][2], acc1[4][2];
     UNROLL
     for (int r = 0; r < R; r++)
@@ -666,6 +671,10 @@ INLINE void float_tile(const int type, const int R, const int C, int64_t n,
         }
     int64_t i = 0;
     for (; i + 32 <= n; i += 32) {
+        if (pf) {
+            const char *p = pf + (size_t)(i / 32) * (size_t)(R * 32 * esize);
+            for (int o = 0; o < R * 32 * esize; o += 64) _mm_prefetch(p + o, _MM_HINT_T0);
+        }
         __m512 x0[2], x1[2];
         UNROLL
         for (int c = 0; c < C; c++) {
@@ -721,11 +730,12 @@ INLINE void float_gemv(const int type, int64_t n, int64_t nrows, const void *w,
     for (; r + 4 <= nrows; r += 4) {
         const char *wp[4] = {wb + (size_t)r * row_bytes, wb + (size_t)(r + 1) * row_bytes,
                              wb + (size_t)(r + 2) * row_bytes, wb + (size_t)(r + 3) * row_bytes};
-        float_tile(type, 4, 1, n, wp, ap, y + r);
+        float_tile(type, 4, 1, n, wp, ap, y + r,
+                   row_bytes <= 4096 && r + 8 <= nrows ? wp[0] + 4 * row_bytes : NULL);
     }
     for (; r < nrows; r++) {
         const char *wp[1] = {wb + (size_t)r * row_bytes};
-        float_tile(type, 1, 1, n, wp, ap, y + r);
+        float_tile(type, 1, 1, n, wp, ap, y + r, NULL);
     }
 }
 
@@ -743,7 +753,7 @@ INLINE void float_gemm(const int type, int64_t n, int64_t nrows, const void *w,
         for (; r + 4 <= nrows; r += 4) {
             const char *wp[4] = {wb + (size_t)r * row_bytes, wb + (size_t)(r + 1) * row_bytes,
                                  wb + (size_t)(r + 2) * row_bytes, wb + (size_t)(r + 3) * row_bytes};
-            float_tile(type, 4, 2, n, wp, ap, out);
+            float_tile(type, 4, 2, n, wp, ap, out, NULL);
             UNROLL
             for (int i = 0; i < 4; i++) {
                 y[c * y_stride + r + i] = out[i * 2];
@@ -752,7 +762,7 @@ INLINE void float_gemm(const int type, int64_t n, int64_t nrows, const void *w,
         }
         for (; r < nrows; r++) {
             const char *wp[1] = {wb + (size_t)r * row_bytes};
-            float_tile(type, 1, 2, n, wp, ap, out);
+            float_tile(type, 1, 2, n, wp, ap, out, NULL);
             y[c * y_stride + r] = out[0];
             y[(c + 1) * y_stride + r] = out[1];
         }
