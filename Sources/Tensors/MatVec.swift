@@ -250,3 +250,90 @@ private func blasRange(_ c: BlasContext, begin: Int, end: Int, thread: Int) {
         preconditionFailure("matmul: \(c.type.name) weights do not take the BLAS path")
     }
 }
+
+// MARK: - several independent matvecs in one parallel call
+
+/// A product of a `MatvecGroup`, free of references (no retain/release in the workers).
+struct GemvTask {
+    var gemv: roost_gemv_fn
+    var n: Int64
+    var w: UnsafeRawPointer
+    var rowBytes: Int
+    var firstRow: Int // in the group's concatenated row space
+    var rows: Int
+    var a: UnsafeRawPointer
+    var y: UnsafeMutablePointer<Float>
+}
+
+private struct GroupContext {
+    var tasks: UnsafePointer<GemvTask>
+    var count: Int
+}
+
+/// Up to `capacity` independent matvecs run as one parallel call. A decode step has
+/// several products whose inputs are all ready (for RWKV-7: r, k, v and the first LoRA
+/// stages); one pool synchronization instead of one per product saves most of the
+/// synchronization cost. `add` quantizes a product's activation into its own row of the
+/// scratch (so `scratch.maxBatch >= capacity`), `run` computes them all and empties the
+/// group. Each y[r] is bitwise what `matvec` gives. Allocates nothing per call. Not
+/// Sendable: one per calling thread.
+public final class MatvecGroup {
+    public let capacity: Int
+    private let tasks: UnsafeMutablePointer<GemvTask>
+    private var count = 0
+    private var totalRows = 0
+
+    public init(capacity: Int) {
+        self.capacity = max(1, capacity)
+        tasks = .allocate(capacity: self.capacity)
+    }
+
+    deinit { tasks.deallocate() }
+
+    /// Adds y = W x (x: [w.cols], y: [w.rows]). Preconditions as `matvec`'s, plus room
+    /// in the group and in the scratch.
+    public func add(_ w: WeightMatrix, x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>,
+                    scratch: MatScratch, kernels: Kernels) {
+        precondition(count < capacity && count < scratch.maxBatch,
+                     "MatvecGroup: full (capacity \(capacity), scratch rows \(scratch.maxBatch))")
+        precondition(w.cols <= scratch.maxCols, "MatvecGroup: \(w) has more columns than the scratch's \(scratch.maxCols)")
+        guard let gemv = kernels.gemv(w.type) else {
+            preconditionFailure("MatvecGroup: the \(kernels.path.name) kernels have no gemv for \(w.type.name)")
+        }
+        let format = w.type.activationFormat
+        let a: UnsafeRawPointer
+        if format == .f32 {
+            a = UnsafeRawPointer(x)
+        } else {
+            let row = scratch.activations.pointer + count * scratch.activationStride
+            quantizeActivation(x, n: w.cols, format: format, into: row, kernels: kernels)
+            a = UnsafeRawPointer(row)
+        }
+        tasks[count] = GemvTask(gemv: gemv, n: Int64(w.cols), w: w.base, rowBytes: w.rowBytes,
+                                firstRow: totalRows, rows: w.rows, a: a, y: y)
+        count += 1
+        totalRows += w.rows
+    }
+
+    /// Computes every added product on the pool and empties the group.
+    public func run(pool: WorkerPool) {
+        defer {
+            count = 0
+            totalRows = 0
+        }
+        guard totalRows > 0 else { return }
+        var ctx = GroupContext(tasks: UnsafePointer(tasks), count: count)
+        withUnsafeMutablePointer(to: &ctx) { p in
+            pool.run(count: totalRows, granule: 16, context: UnsafeMutableRawPointer(p)) { raw, b, e, _ in
+                guard let c = raw?.assumingMemoryBound(to: GroupContext.self).pointee else { return }
+                for i in 0..<c.count {
+                    let t = c.tasks[i]
+                    let lo = max(b, t.firstRow), hi = min(e, t.firstRow + t.rows)
+                    if lo >= hi { continue }
+                    let r = lo - t.firstRow
+                    t.gemv(t.n, Int64(hi - lo), t.w + r * t.rowBytes, t.rowBytes, t.a, t.y + r)
+                }
+            }
+        }
+    }
+}

@@ -32,6 +32,9 @@ public final class RWKVWorkspace {
     let x, xn, sx, r, k, v, w, a, b, g, vFirst, out, att, tmp: FloatPtr
     let mix: [FloatPtr] // 6 x [T][C]
     let lora: FloatPtr  // [T][maxLoRAWidth]
+    let loraA, loraG, loraV: FloatPtr // [T][maxLoRAWidth] each (RWKV-7's LoRAs side by side)
+    /// Independent products of a decode step, run as one parallel call.
+    let group = MatvecGroup(capacity: 8)
     let hidden: FloatPtr // [T][F]
     /// The logits of the last `forward` (see `LogitsMode`).
     public let logits: UnsafeMutablePointer<Float>
@@ -44,13 +47,16 @@ public final class RWKVWorkspace {
         self.allLogits = allLogits
         self.vocabulary = cfg.vocabulary
         do {
-            scratch = try MatScratch(maxCols: cfg.maxMatrixInputs, maxBatch: t, threads: pool.threads)
+            scratch = try MatScratch(maxCols: cfg.maxMatrixInputs, maxBatch: max(t, 8), threads: pool.threads)
         } catch { throw .tensor(name: "workspace", error) }
         let c = cfg.embedding
         let rows = t * c
         var sizes: [Int] = Array(repeating: rows, count: 20)
         sizes.append(t * cfg.maxLoRAWidth)
         sizes.append(t * cfg.feedForward)
+        sizes.append(t * cfg.maxLoRAWidth)
+        sizes.append(t * cfg.maxLoRAWidth)
+        sizes.append(t * cfg.maxLoRAWidth)
         sizes.append((allLogits ? t : 1) * cfg.vocabulary)
         let padded = sizes.map { ($0 + 15) / 16 * 16 }
         let total = padded.reduce(0, +)
@@ -70,7 +76,10 @@ public final class RWKVWorkspace {
         mix = Array(ptrs[14..<20])
         lora = ptrs[20]
         hidden = ptrs[21]
-        logits = ptrs[22]
+        loraA = ptrs[22]
+        loraG = ptrs[23]
+        loraV = ptrs[24]
+        logits = ptrs[25]
     }
 }
 
@@ -118,6 +127,21 @@ extension RWKVModel {
                    kernels: kernels)
         }
     }
+
+    /// Queues y[t] = W x[t] in the decode group when T == 1 (run by `flush`), else runs
+    /// the batched product now.
+    @inline(__always)
+    func mmAdd(_ w: WeightMatrix, _ x: UnsafePointer<Float>, xStride: Int, _ y: FloatPtr, _ T: Int, _ ws: RWKVWorkspace) {
+        if T == 1 {
+            ws.group.add(w, x: x, y: y, scratch: ws.scratch, kernels: kernels)
+        } else {
+            mm(w, x, xStride: xStride, y, T, ws)
+        }
+    }
+
+    /// Runs the queued decode products.
+    @inline(__always)
+    func flush(_ ws: RWKVWorkspace) { ws.group.run(pool: ws.pool) }
 
     private func chunkForward(_ tokens: UnsafeBufferPointer<Int32>, state: RWKVState, ws: RWKVWorkspace,
                               logits mode: LogitsMode) {
@@ -203,10 +227,11 @@ extension RWKVModel {
         lerp(ws.mix[1], m.lerpV, T: T, ws: ws)
         lerp(ws.mix[2], m.lerpR, T: T, ws: ws)
         lerp(ws.mix[3], m.lerpG, T: T, ws: ws)
-        mm(layer.key, ws.mix[0], xStride: c, ws.k, T, ws)
-        mm(layer.value, ws.mix[1], xStride: c, ws.v, T, ws)
-        mm(layer.receptance, ws.mix[2], xStride: c, ws.r, T, ws)
-        mm(m.gate, ws.mix[3], xStride: c, ws.g, T, ws)
+        mmAdd(layer.key, ws.mix[0], xStride: c, ws.k, T, ws)
+        mmAdd(layer.value, ws.mix[1], xStride: c, ws.v, T, ws)
+        mmAdd(layer.receptance, ws.mix[2], xStride: c, ws.r, T, ws)
+        mmAdd(m.gate, ws.mix[3], xStride: c, ws.g, T, ws)
+        flush(ws)
         for j in 0..<n { ws.g[j] = Ops.silu(ws.g[j]) }
         wkv6(Int64(T), Int64(config.heads), Int64(config.headSize), ws.r, ws.k, ws.v, m.decay, 0, m.first,
                      state.wkv(i), ws.out)
@@ -224,27 +249,29 @@ extension RWKVModel {
         mm(m.w1, ws.tmp, xStride: c, ws.lora, T, ws)
         for j in 0..<(T * d5) { ws.lora[j] = tanhf(ws.lora[j]) }
         // x_j = xn + sx * (lerp_fused[j] + W2[j] lora[j]) for j = w, k, v, r, g
+        for j in 0..<5 { mmAdd(m.w2[j], ws.lora + j * d, xStride: d5, ws.mix[j], T, ws) } // m_j into mix[j]
+        flush(ws)
         for j in 0..<5 {
-            mm(m.w2[j], ws.lora + j * d, xStride: d5, ws.tmp, T, ws)
             let lf = m.lerpFused + j * c
             let dst = ws.mix[j]
             for t in 0..<T {
                 let o = t * c
-                for q in 0..<c { dst[o + q] = ws.xn[o + q] + ws.sx[o + q] * (lf[q] + ws.tmp[o + q]) }
+                for q in 0..<c { dst[o + q] = ws.xn[o + q] + ws.sx[o + q] * (lf[q] + dst[o + q]) }
             }
         }
-        // w = exp(-exp(decay + Wd2 tanh(Wd1 x_w)))
-        mm(m.decayW1, ws.mix[0], xStride: c, ws.lora, T, ws)
+        // w = exp(-exp(decay + Wd2 tanh(Wd1 x_w))); r, k, v, gate alongside
+        mmAdd(m.decayW1, ws.mix[0], xStride: c, ws.lora, T, ws)
+        mmAdd(layer.key, ws.mix[1], xStride: c, ws.k, T, ws)
+        mmAdd(layer.value, ws.mix[2], xStride: c, ws.v, T, ws)
+        mmAdd(layer.receptance, ws.mix[3], xStride: c, ws.r, T, ws)
+        mmAdd(m.gate, ws.mix[4], xStride: c, ws.g, T, ws)
+        flush(ws)
         for j in 0..<(T * config.decayRank) { ws.lora[j] = tanhf(ws.lora[j]) }
         mm(m.decayW2, ws.lora, xStride: config.decayRank, ws.w, T, ws)
         for t in 0..<T {
             let o = t * c
             for q in 0..<c { ws.w[o + q] = expf(-expf(m.decay[q] + ws.w[o + q])) }
         }
-        mm(layer.key, ws.mix[1], xStride: c, ws.k, T, ws)
-        mm(layer.value, ws.mix[2], xStride: c, ws.v, T, ws)
-        mm(layer.receptance, ws.mix[3], xStride: c, ws.r, T, ws)
-        mm(m.gate, ws.mix[4], xStride: c, ws.g, T, ws)
         for j in 0..<n { ws.g[j] = Ops.silu(ws.g[j]) }
         wkv6(Int64(T), Int64(config.heads), Int64(config.headSize), ws.r, ws.k, ws.v, ws.w, Int64(c), m.first,
                      state.wkv(i), ws.out)
@@ -259,32 +286,34 @@ extension RWKVModel {
         let heads = config.heads, hs = config.headSize
         // x_j = xn + sx * lerp[j] for j = r, w, k, v, a, g
         for j in 0..<6 { lerp(ws.mix[j], m.lerpFused + j * c, T: T, ws: ws) }
-        mm(layer.receptance, ws.mix[0], xStride: c, ws.r, T, ws)
-        mm(layer.key, ws.mix[2], xStride: c, ws.k, T, ws)
-        mm(layer.value, ws.mix[3], xStride: c, ws.v, T, ws)
-        // w = exp(-0.606531 * sigmoid(w0 + W2 tanh(W1 x_w)))
-        mm(m.w1, ws.mix[1], xStride: c, ws.lora, T, ws)
+        // Every product whose input is ready: r, k, v and the first stage of each LoRA.
+        mmAdd(layer.receptance, ws.mix[0], xStride: c, ws.r, T, ws)
+        mmAdd(layer.key, ws.mix[2], xStride: c, ws.k, T, ws)
+        mmAdd(layer.value, ws.mix[3], xStride: c, ws.v, T, ws)
+        mmAdd(m.w1, ws.mix[1], xStride: c, ws.lora, T, ws)
+        mmAdd(m.a1, ws.mix[4], xStride: c, ws.loraA, T, ws)
+        mmAdd(m.g1, ws.mix[5], xStride: c, ws.loraG, T, ws)
+        if let v1 = m.v1 { mmAdd(v1, ws.mix[3], xStride: c, ws.loraV, T, ws) }
+        flush(ws)
         for j in 0..<(T * config.decayRank) { ws.lora[j] = tanhf(ws.lora[j]) }
-        mm(m.w2, ws.lora, xStride: config.decayRank, ws.w, T, ws)
+        for j in 0..<(T * config.gateRank) { ws.loraG[j] = Ops.sigmoid(ws.loraG[j]) }
+        // Second LoRA stages: w = W2 tanh(W1 x_w), a = A2 A1 x_a, g = G2 sigmoid(G1 x_g),
+        // value mix V2 V1 x_v.
+        mmAdd(m.w2, ws.lora, xStride: config.decayRank, ws.w, T, ws)
+        mmAdd(m.a2, ws.loraA, xStride: config.iclrRank, ws.a, T, ws)
+        mmAdd(m.g2, ws.loraG, xStride: config.gateRank, ws.g, T, ws)
+        if let v2 = m.v2 { mmAdd(v2, ws.loraV, xStride: config.valueRank, ws.tmp, T, ws) }
+        flush(ws)
+        // w = exp(-0.606531 * sigmoid(w0 + w)); a = sigmoid(a0 + a)
         for t in 0..<T {
             let o = t * c
-            for q in 0..<c { ws.w[o + q] = expf(-0.606531 * Ops.sigmoid(m.w0[q] + ws.w[o + q])) }
+            for q in 0..<c {
+                ws.w[o + q] = expf(-0.606531 * Ops.sigmoid(m.w0[q] + ws.w[o + q]))
+                ws.a[o + q] = Ops.sigmoid(m.a0[q] + ws.a[o + q])
+            }
         }
-        // a = sigmoid(a0 + A2 A1 x_a)
-        mm(m.a1, ws.mix[4], xStride: c, ws.lora, T, ws)
-        mm(m.a2, ws.lora, xStride: config.iclrRank, ws.a, T, ws)
-        for t in 0..<T {
-            let o = t * c
-            for q in 0..<c { ws.a[o + q] = Ops.sigmoid(m.a0[q] + ws.a[o + q]) }
-        }
-        // g = G2 sigmoid(G1 x_g)
-        mm(m.g1, ws.mix[5], xStride: c, ws.lora, T, ws)
-        for j in 0..<(T * config.gateRank) { ws.lora[j] = Ops.sigmoid(ws.lora[j]) }
-        mm(m.g2, ws.lora, xStride: config.gateRank, ws.g, T, ws)
         // Value residual: layer 0 keeps its v; later layers mix towards it.
-        if let v0 = m.v0, let v1 = m.v1, let v2 = m.v2 {
-            mm(v1, ws.mix[3], xStride: c, ws.lora, T, ws)
-            mm(v2, ws.lora, xStride: config.valueRank, ws.tmp, T, ws)
+        if let v0 = m.v0, m.v2 != nil {
             for t in 0..<T {
                 let o = t * c
                 for q in 0..<c {
@@ -328,15 +357,18 @@ extension RWKVModel {
     private func channelMix(_ layer: RWKVLayer, T: Int, ws: RWKVWorkspace) {
         let c = config.embedding, f = config.feedForward, n = T * c
         lerp(ws.mix[0], layer.ffnLerpK, T: T, ws: ws)
-        mm(layer.ffnKey, ws.mix[0], xStride: c, ws.hidden, T, ws)
+        mmAdd(layer.ffnKey, ws.mix[0], xStride: c, ws.hidden, T, ws)
+        if let lerpR = layer.ffnLerpR, let wr = layer.ffnReceptance {
+            lerp(ws.mix[1], lerpR, T: T, ws: ws)
+            mmAdd(wr, ws.mix[1], xStride: c, ws.r, T, ws)
+        }
+        flush(ws)
         for j in 0..<(T * f) {
             let h = max(ws.hidden[j], 0)
             ws.hidden[j] = h * h
         }
         mm(layer.ffnValue, ws.hidden, xStride: f, ws.att, T, ws)
-        if let lerpR = layer.ffnLerpR, let wr = layer.ffnReceptance {
-            lerp(ws.mix[1], lerpR, T: T, ws: ws)
-            mm(wr, ws.mix[1], xStride: c, ws.r, T, ws)
+        if layer.ffnReceptance != nil {
             for j in 0..<n { ws.att[j] *= Ops.sigmoid(ws.r[j]) }
         }
     }
