@@ -1,0 +1,39 @@
+import Testing
+@testable import Tensors
+
+@Suite struct MatvecGroupTests {
+    /// Products of mixed types and shapes in one group give bitwise what matvec gives.
+    @Test func groupEqualsSeparateMatvecs() throws {
+        let shapes: [(QuantType, Int, Int)] = [(.q8_0, 37, 256), (.f32, 5, 96), (.q4_K, 20, 512), (.f16, 64, 33),
+                                              (.q5_1, 3, 64), (.bf16, 17, 256)]
+        let ws = try shapes.enumerated().map { i, s in try makeMatrix(s.0, rows: s.1, cols: s.2, seed: UInt64(40 + i)) }
+        let xs = shapes.enumerated().map { i, s in randomVector(s.2, seed: UInt64(90 + i)) }
+        for threads in [1, 2, 3] {
+            let pool = WorkerPool(threads: threads)
+            for kernels in availablePaths {
+                let expected = try zip(ws, xs).map { try runMatvec($0, $1, pool: pool, kernels: kernels) }
+                let scratch = try MatScratch(maxCols: 512, maxBatch: 8, threads: pool.threads)
+                let group = MatvecGroup(capacity: 8)
+                var outs = shapes.map { [Float](repeating: .nan, count: $0.1) }
+                // Keep the inputs and outputs alive and unmoved while the group holds pointers.
+                let xp = xs.map { x -> UnsafeMutablePointer<Float> in
+                    let p = UnsafeMutablePointer<Float>.allocate(capacity: x.count)
+                    p.initialize(from: x, count: x.count)
+                    return p
+                }
+                let yp = outs.map { UnsafeMutablePointer<Float>.allocate(capacity: $0.count) }
+                for i in 0..<ws.count { group.add(ws[i], x: xp[i], y: yp[i], scratch: scratch, kernels: kernels) }
+                group.run(pool: pool)
+                for i in 0..<ws.count {
+                    outs[i] = Array(UnsafeBufferPointer(start: yp[i], count: outs[i].count))
+                    let same = bitsEqual(outs[i], expected[i])
+                    #expect(same, "\(kernels.path) threads \(threads): product \(i) (\(shapes[i].0)) differs from matvec")
+                }
+                // The group is empty again after run.
+                group.run(pool: pool)
+                xp.forEach { $0.deallocate() }
+                yp.forEach { $0.deallocate() }
+            }
+        }
+    }
+}
