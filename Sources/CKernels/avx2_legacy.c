@@ -663,7 +663,100 @@ INLINE void float_gemv(const int type, int64_t n, int64_t nrows, const void *w,
     }
 }
 
-INLINE void float_gemm(const int type, int64_t n, int64_t nrows, const void *w,
+// gemm: row blocks of FG_R rows whose F16 / BF16 weights are converted once per K range
+// into an F32 scratch (F32 weights are read in place), swept by every column of a panel
+// of up to FG_PC columns in register tiles of FG_R rows x FG_C columns. Each (row,
+// column) pair keeps gemv's accumulators and gemv's FMA sequence: the K ranges are
+// multiples of 16 elements and the accumulators are stored and reloaded between ranges
+// (exact), the last range adds gemv's 8-element step, scalar tail and horizontal sum.
+// So every output is bitwise float_tile's (gemv's) for that row and column.
+#define FG_R 3     // rows per tile (and per converted block); fg_tile_3xC below
+#define FG_C 2     // columns per register tile: 2 x 3 x 2 accumulators + 2 activations
+#define FG_KC 1024 // elements per K range (multiple of 16)
+#define FG_PC 64   // columns per panel (accumulator state buffer)
+
+#define FG_UNROLL _Pragma("GCC unroll 4")
+
+static _Thread_local float fg_ws[FG_R][FG_KC + 16] __attribute__((aligned(32)));
+static _Thread_local __m256 fg_state[FG_PC * FG_R * 2];
+
+// R rows x C columns over one K range of len (a multiple of 16) elements: ws[r] and a[c]
+// point at the range's first element. st: the pairs' accumulators, pair (r, c) at
+// st[(c * FG_R + r) * 2]; first: start from zero, else load them; last: finish (tail
+// elements follow the range: tail = n % 16) and write y[c * y_stride + r], else store.
+INLINE void fg_tile(const int R, const int C, int64_t len, const float *const *ws, const float *const *a,
+                    __m256 *st, int first, int last, int64_t tail, float *y, int64_t y_stride) {
+    __m256 acc0[FG_R][FG_C], acc1[FG_R][FG_C];
+    FG_UNROLL
+    for (int r = 0; r < R; r++)
+        FG_UNROLL
+        for (int c = 0; c < C; c++) {
+            acc0[r][c] = first ? _mm256_setzero_ps() : st[(c * FG_R + r) * 2];
+            acc1[r][c] = first ? _mm256_setzero_ps() : st[(c * FG_R + r) * 2 + 1];
+        }
+    for (int64_t i = 0; i < len; i += 16) {
+        __m256 x[FG_C];
+        FG_UNROLL
+        for (int c = 0; c < C; c++) x[c] = _mm256_loadu_ps(a[c] + i);
+        FG_UNROLL
+        for (int r = 0; r < R; r++) {
+            const __m256 w0 = _mm256_loadu_ps(ws[r] + i);
+            FG_UNROLL
+            for (int c = 0; c < C; c++) acc0[r][c] = _mm256_fmadd_ps(w0, x[c], acc0[r][c]);
+        }
+        FG_UNROLL
+        for (int c = 0; c < C; c++) x[c] = _mm256_loadu_ps(a[c] + i + 8);
+        FG_UNROLL
+        for (int r = 0; r < R; r++) {
+            const __m256 w1 = _mm256_loadu_ps(ws[r] + i + 8);
+            FG_UNROLL
+            for (int c = 0; c < C; c++) acc1[r][c] = _mm256_fmadd_ps(w1, x[c], acc1[r][c]);
+        }
+    }
+    if (!last) {
+        FG_UNROLL
+        for (int r = 0; r < R; r++)
+            FG_UNROLL
+            for (int c = 0; c < C; c++) {
+                st[(c * FG_R + r) * 2] = acc0[r][c];
+                st[(c * FG_R + r) * 2 + 1] = acc1[r][c];
+            }
+        return;
+    }
+    int64_t i = len;
+    if (tail >= 8) {
+        FG_UNROLL
+        for (int r = 0; r < R; r++) {
+            const __m256 w0 = _mm256_loadu_ps(ws[r] + i);
+            FG_UNROLL
+            for (int c = 0; c < C; c++) acc0[r][c] = _mm256_fmadd_ps(w0, _mm256_loadu_ps(a[c] + i), acc0[r][c]);
+        }
+        i += 8;
+    }
+    FG_UNROLL
+    for (int r = 0; r < R; r++)
+        FG_UNROLL
+        for (int c = 0; c < C; c++) {
+            float t = 0.0f;
+            for (int64_t j = i; j < len + tail; j++) t = fma1(ws[r][j], a[c][j], t);
+            y[c * y_stride + r] = hsum8(_mm256_add_ps(acc0[r][c], acc1[r][c])) + t;
+        }
+}
+
+#define FG_TILE(R, C)                                                                              \
+    TARGET __attribute__((noinline)) static void fg_tile_##R##x##C(                               \
+        int64_t len, const float *const *ws, const float *const *a, __m256 *st, int first, int last, \
+        int64_t tail, float *y, int64_t y_stride) {                                                \
+        fg_tile(R, C, len, ws, a, st, first, last, tail, y, y_stride);                             \
+    }
+FG_TILE(3, 1)
+FG_TILE(3, 2)
+FG_TILE(1, 1)
+FG_TILE(1, 2)
+
+// Few columns: tiles straight from the stored weights (converting them for the scratch
+// costs more than it saves).
+INLINE void float_gemm_small(const int type, int64_t n, int64_t nrows, const void *w,
                        size_t row_bytes, int64_t ncols, const void *a, size_t a_stride,
                        float *y, int64_t y_stride) {
     const char *wb = w, *ab = a;
@@ -689,6 +782,60 @@ INLINE void float_gemm(const int type, int64_t n, int64_t nrows, const void *w,
         }
     }
     for (; c < ncols; c++) float_gemv(type, n, nrows, w, row_bytes, ab + (size_t)c * a_stride, y + c * y_stride);
+}
+
+typedef void (*fg_tile_fn)(int64_t, const float *const *, const float *const *, __m256 *, int, int, int64_t,
+                           float *, int64_t);
+
+INLINE void float_gemm(const int type, int64_t n, int64_t nrows, const void *w,
+                       size_t row_bytes, int64_t ncols, const void *a, size_t a_stride,
+                       float *y, int64_t y_stride) {
+    const char *wb = w, *ab = a;
+    if (ncols < 4) {
+        float_gemm_small(type, n, nrows, w, row_bytes, ncols, a, a_stride, y, y_stride);
+        return;
+    }
+    static const fg_tile_fn tiles[2][FG_C] = {{fg_tile_1x1, fg_tile_1x2}, {fg_tile_3x1, fg_tile_3x2}};
+    const int64_t n16 = n & ~(int64_t)15, tail = n - n16;
+    const int64_t nk = n16 == 0 ? 1 : (n16 + FG_KC - 1) / FG_KC;
+    for (int64_t c0 = 0; c0 < ncols; c0 += FG_PC) {
+        const int64_t pc = ncols - c0 < FG_PC ? ncols - c0 : FG_PC;
+        for (int64_t r0 = 0; r0 < nrows;) {
+            const int R = nrows - r0 >= FG_R ? FG_R : 1;
+            for (int64_t kk = 0; kk < nk; kk++) {
+                const int64_t k0 = kk * FG_KC, len = n16 - k0 < FG_KC ? n16 - k0 : FG_KC;
+                const int first = kk == 0, last = kk == nk - 1;
+                const float *ws[FG_R];
+                for (int r = 0; r < R; r++) {
+                    const char *row = wb + (size_t)(r0 + r) * row_bytes;
+                    if (type == ROOST_TYPE_F32) {
+                        ws[r] = (const float *)row + k0;
+                        continue;
+                    }
+                    float *s = fg_ws[r];
+                    int64_t j = 0;
+                    for (; j < len; j += 8) _mm256_store_ps(s + j, load_f8(type, row, k0 + j));
+                    if (last) {
+                        if (tail >= 8) {
+                            _mm256_store_ps(s + j, load_f8(type, row, k0 + j));
+                            j += 8;
+                        }
+                        for (; j < len + tail; j++) s[j] = load_f1(type, row, k0 + j);
+                    }
+                    ws[r] = s;
+                }
+                for (int64_t c = 0; c < pc;) {
+                    const int C = pc - c >= FG_C ? FG_C : (int)(pc - c);
+                    const float *ap[FG_C];
+                    for (int cc = 0; cc < C; cc++) ap[cc] = (const float *)(ab + (size_t)(c0 + c + cc) * a_stride) + k0;
+                    tiles[R == FG_R][C - 1](len, ws, ap, fg_state + c * FG_R * 2, first, last, tail,
+                                            y + (c0 + c) * y_stride + r0, y_stride);
+                    c += C;
+                }
+            }
+            r0 += R;
+        }
+    }
 }
 
 #define FLOAT_KERNELS(name, type)                                                             \
