@@ -12,7 +12,8 @@
 // (float)msum] added into the pair's float accumulator, super-block after super-block
 // (scalar SSE operations, no FMA). So a result does not depend on the path, the tile
 // shape (1 row x 1 column in gemv; 1 row x 4 columns, then 1 x 2, in gemm, reusing the
-// unpacked weights across the columns), nor the row split.
+// unpacked weights across the columns; for 4 or more columns repacked 8-row tiles, see
+// "gemm with repacked 8-row tiles"), nor the row split.
 // gemv streams one weight row at a time: interleaving 4 rows (4 concurrent streams 1-2 KB
 // apart) measured 2-2.5x slower from DRAM on this Zen 3 VM.
 //
@@ -31,11 +32,19 @@
 // The ref's float combine requires that no multiply-add is fused.
 #if defined(__clang__)
 #pragma STDC FP_CONTRACT OFF
+#elif defined(__GNUC__)
+#pragma GCC optimize("fp-contract=off")
 #endif
 
 #define KQ_MAXC 4 // activation columns per gemm tile
 
 INLINE float h2f(roost_half h) { return _cvtsh_ss(h); }
+
+INLINE uint32_t load_u32(const void *p) {
+    uint32_t v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
 
 INLINE __m256i loadu256(const void *p) { return _mm256_loadu_si256((const __m256i *)p); }
 INLINE __m128i loadu128(const void *p) { return _mm_loadu_si128((const __m128i *)p); }
@@ -347,8 +356,262 @@ INLINE void kq_gemm_cols(const int type, const int C, int64_t nb, int64_t nrows,
     }
 }
 
-INLINE void kq_gemm(const int type, int64_t n, int64_t nrows, const void *w, size_t row_bytes,
-                    int64_t ncols, const void *a, size_t a_stride, float *y, int64_t y_stride) {
+// ---- gemm with repacked 8-row tiles ---------------------------------------------------
+// For 4 or more columns the weights of 8 rows are repacked once per K range (RK_KB
+// super-blocks) and reused for every column: register k (k = 0..63) of a super-block
+// holds in int32 lane r the 4 unsigned codes of elements 4k..4k+3 of row r (Q2_K: q,
+// Q3_K: q + 4, Q4_K / Q5_K: q, Q6_K: q + 32), gathered and decoded with the same bit
+// operations as the per-row code. A column's 4 activation bytes of the same elements are
+// broadcast; maddubs gives per row two int16 sums of 2 products, added over up to P
+// registers of one scale group (no overflow: P * 2 * max code * 127 < 2^15), then madd
+// with the row's (scale, scale) int16 pair gives exact int32 lanes, one per row:
+//   isum = sum over groups; msum (Q2_K / Q4_K / Q5_K: mins x bsums) or the offset
+//   correction (Q3_K / Q6_K: scales x bsums, isum -= offset * it) by madd of the rows'
+//   int16 pairs with the broadcast pairs of Q8_K bsums;
+// then the ref's float combine in 8 float lanes (one per row), every operation rounded
+// separately, super-block after super-block. Across K ranges the accumulators of a column
+// are kept in y (a float store / reload is exact), so the order is the ref's and the
+// results are bitwise the ref's.
+#ifndef RK_KB
+#define RK_KB 4 // super-blocks per K range
+#endif
+#ifndef RK_CC
+#define RK_CC 128 // columns per chunk
+#endif
+#ifndef RK_C
+#define RK_C 4 // columns per compute tile
+#endif
+
+typedef struct {
+    __m256i q[RK_KB][64]; // codes
+    __m256i s[RK_KB][16]; // (scale, scale) int16 pairs per group (8 for Q4_K / Q5_K, else 16)
+    __m256i m[RK_KB][8];  // int16 pairs matching the bsums pairs (mins, or Q3_K / Q6_K scales)
+    __m256 d[RK_KB], dm[RK_KB];
+} rk_tile;
+
+static _Thread_local rk_tile rk_tile_buf;
+
+INLINE int rk_has_min(const int type) { return type != ROOST_TYPE_Q3_K && type != ROOST_TYPE_Q6_K; }
+INLINE int rk_groups(const int type) { return type == ROOST_TYPE_Q4_K || type == ROOST_TYPE_Q5_K ? 8 : 16; }
+// registers of one group summed as int16 before the madd
+INLINE int rk_part(const int type) {
+    return type == ROOST_TYPE_Q4_K ? 8 : type == ROOST_TYPE_Q6_K ? 2 : 4;
+}
+
+INLINE __m256i bytes_and(__m256i v, int m) { return _mm256_and_si256(v, _mm256_set1_epi32(m)); }
+INLINE __m256i pair16(__m256i lo, __m256i hi) { return _mm256_or_si256(bytes_and(lo, 0xffff), _mm256_slli_epi32(hi, 16)); }
+
+// Repack 8 rows (row r at w + r * rb), super-blocks kb0 .. kb0 + nkb - 1.
+INLINE void rk_repack(const int type, const char *w, size_t rb, int64_t kb0, int nkb, rk_tile *T) {
+    const size_t ws = kq_block_size(type);
+    const __m256i idx = _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), _mm256_set1_epi32((int)rb));
+#define G(off) _mm256_i32gather_epi32((const int *)(const void *)(b + (off)), idx, 1)
+    for (int kb = 0; kb < nkb; kb++) {
+        const char *b = w + (size_t)(kb0 + kb) * ws;
+        __m256i *q = T->q[kb], *s = T->s[kb], *m = T->m[kb];
+        __m256i dd;
+        switch (type) {
+        case ROOST_TYPE_Q2_K: {
+            __m256i mn[16];
+            UNROLL for (int i = 0; i < 4; i++) {
+                const __m256i S = G(4 * i);
+                UNROLL for (int j = 0; j < 4; j++) {
+                    const __m256i sc = bytes_and(_mm256_srli_epi32(S, 8 * j), 0x0f);
+                    s[4 * i + j] = _mm256_or_si256(sc, _mm256_slli_epi32(sc, 16));
+                    mn[4 * i + j] = bytes_and(_mm256_srli_epi32(S, 8 * j + 4), 0x0f);
+                }
+            }
+            UNROLL for (int i = 0; i < 8; i++) m[i] = pair16(mn[2 * i], mn[2 * i + 1]);
+            UNROLL for (int h = 0; h < 2; h++)
+                UNROLL for (int t = 0; t < 8; t++) {
+                    const __m256i raw = G(16 + 32 * h + 4 * t);
+                    UNROLL for (int k = 0; k < 4; k++)
+                        q[32 * h + 8 * k + t] = bytes_and(k ? _mm256_srli_epi32(raw, 2 * k) : raw, 0x03030303);
+                }
+            dd = G(80);
+            break;
+        }
+        case ROOST_TYPE_Q3_K: {
+            const __m256i A0 = G(96), A1 = G(100), Tt = G(104);
+            __m256i sv[16];
+            UNROLL for (int j = 0; j < 16; j++) {
+                const __m256i A = (j & 4) ? A1 : A0;
+                const __m256i lo = bytes_and(_mm256_srli_epi32(A, 8 * (j & 3) + 4 * (j >> 3)), 0x0f);
+                const __m256i hi = bytes_and(_mm256_srli_epi32(Tt, 8 * (j & 3) + 2 * (j >> 2)), 3);
+                sv[j] = _mm256_sub_epi32(_mm256_or_si256(lo, _mm256_slli_epi32(hi, 4)), _mm256_set1_epi32(32));
+                s[j] = pair16(sv[j], sv[j]);
+            }
+            UNROLL for (int i = 0; i < 8; i++) m[i] = pair16(sv[2 * i], sv[2 * i + 1]);
+            __m256i hm[8];
+            UNROLL for (int t = 0; t < 8; t++) hm[t] = G(4 * t);
+            UNROLL for (int h = 0; h < 2; h++)
+                UNROLL for (int t = 0; t < 8; t++) {
+                    const __m256i raw = G(32 + 32 * h + 4 * t);
+                    UNROLL for (int k = 0; k < 4; k++) {
+                        const int hs = 4 * h + k;
+                        const __m256i lo = bytes_and(k ? _mm256_srli_epi32(raw, 2 * k) : raw, 0x03030303);
+                        const __m256i hb = bytes_and(hs ? _mm256_srli_epi32(hm[t], hs) : hm[t], 0x01010101);
+                        q[32 * h + 8 * k + t] = _mm256_or_si256(lo, _mm256_slli_epi32(hb, 2));
+                    }
+                }
+            dd = _mm256_srli_epi32(G(106), 16);
+            break;
+        }
+        case ROOST_TYPE_Q4_K:
+        case ROOST_TYPE_Q5_K: {
+            const __m256i u0 = G(4), u1 = G(8), u2 = G(12);
+            UNROLL for (int j = 0; j < 8; j++) {
+                __m256i sc, mn;
+                if (j < 4) {
+                    sc = bytes_and(_mm256_srli_epi32(u0, 8 * j), 63);
+                    mn = bytes_and(_mm256_srli_epi32(u1, 8 * j), 63);
+                } else {
+                    const int jj = 8 * (j - 4);
+                    sc = _mm256_or_si256(bytes_and(_mm256_srli_epi32(u2, jj), 15),
+                                         _mm256_slli_epi32(bytes_and(_mm256_srli_epi32(u0, jj + 6), 3), 4));
+                    mn = _mm256_or_si256(bytes_and(_mm256_srli_epi32(u2, jj + 4), 15),
+                                         _mm256_slli_epi32(bytes_and(_mm256_srli_epi32(u1, jj + 6), 3), 4));
+                }
+                s[j] = _mm256_or_si256(sc, _mm256_slli_epi32(sc, 16));
+                m[j] = _mm256_or_si256(mn, _mm256_slli_epi32(mn, 16));
+            }
+            const int qoff = type == ROOST_TYPE_Q4_K ? 16 : 48;
+            __m256i hq[8];
+            if (type == ROOST_TYPE_Q5_K) {
+                UNROLL for (int t = 0; t < 8; t++) hq[t] = G(16 + 4 * t);
+            }
+            UNROLL for (int j = 0; j < 4; j++)
+                UNROLL for (int t = 0; t < 8; t++) {
+                    const __m256i raw = G(qoff + 32 * j + 4 * t);
+                    __m256i lo = bytes_and(raw, 0x0f0f0f0f), hi = bytes_and(_mm256_srli_epi32(raw, 4), 0x0f0f0f0f);
+                    if (type == ROOST_TYPE_Q5_K) {
+                        const int g = 2 * j;
+                        lo = _mm256_or_si256(lo, _mm256_slli_epi32(bytes_and(g ? _mm256_srli_epi32(hq[t], g) : hq[t], 0x01010101), 4));
+                        hi = _mm256_or_si256(hi, _mm256_slli_epi32(bytes_and(_mm256_srli_epi32(hq[t], g + 1), 0x01010101), 4));
+                    }
+                    q[16 * j + t] = lo;
+                    q[16 * j + 8 + t] = hi;
+                }
+            dd = G(0);
+            break;
+        }
+        default: { // Q6_K
+            __m256i sv[16];
+            UNROLL for (int i = 0; i < 4; i++) {
+                const __m256i S = G(192 + 4 * i);
+                UNROLL for (int j = 0; j < 4; j++) {
+                    sv[4 * i + j] = _mm256_srai_epi32(_mm256_slli_epi32(S, 24 - 8 * j), 24);
+                    s[4 * i + j] = pair16(sv[4 * i + j], sv[4 * i + j]);
+                }
+            }
+            UNROLL for (int i = 0; i < 8; i++) m[i] = pair16(sv[2 * i], sv[2 * i + 1]);
+            UNROLL for (int h = 0; h < 2; h++)
+                UNROLL for (int t = 0; t < 8; t++) {
+                    const __m256i L0 = G(64 * h + 4 * t), L1 = G(64 * h + 32 + 4 * t), H = G(128 + 32 * h + 4 * t);
+                    const int k = 32 * h + t;
+                    q[k] = _mm256_or_si256(bytes_and(L0, 0x0f0f0f0f), bytes_and(_mm256_slli_epi32(H, 4), 0x30303030));
+                    q[k + 8] = _mm256_or_si256(bytes_and(L1, 0x0f0f0f0f), bytes_and(_mm256_slli_epi32(H, 2), 0x30303030));
+                    q[k + 16] = _mm256_or_si256(bytes_and(_mm256_srli_epi32(L0, 4), 0x0f0f0f0f), bytes_and(H, 0x30303030));
+                    q[k + 24] = _mm256_or_si256(bytes_and(_mm256_srli_epi32(L1, 4), 0x0f0f0f0f),
+                                                bytes_and(_mm256_srli_epi32(H, 2), 0x30303030));
+                }
+            dd = _mm256_srli_epi32(G(206), 16);
+            break;
+        }
+        }
+        // fp16 in the low 16 bits of each lane -> 8 halves -> floats
+        const __m256i pk = _mm256_shuffle_epi8(dd, _mm256_setr_epi8(0, 1, 4, 5, 8, 9, 12, 13, -1, -1, -1, -1, -1, -1, -1, -1,
+                                                                    0, 1, 4, 5, 8, 9, 12, 13, -1, -1, -1, -1, -1, -1, -1, -1));
+        T->d[kb] = _mm256_cvtph_ps(_mm256_castsi256_si128(_mm256_permute4x64_epi64(pk, 0x08)));
+        if (rk_has_min(type)) {
+            const __m256i pm = _mm256_shuffle_epi8(dd, _mm256_setr_epi8(2, 3, 6, 7, 10, 11, 14, 15, -1, -1, -1, -1, -1, -1, -1, -1,
+                                                                        2, 3, 6, 7, 10, 11, 14, 15, -1, -1, -1, -1, -1, -1, -1, -1));
+            T->dm[kb] = _mm256_cvtph_ps(_mm256_castsi256_si128(_mm256_permute4x64_epi64(pm, 0x08)));
+        }
+    }
+#undef G
+}
+
+// C columns (activation rows a + c * a_stride, pointing at super-block kb0) x the 8 rows
+// of T, super-blocks 0 .. nkb - 1 of the range; accumulators in y[c * y_stride + 0..7].
+INLINE void rk_cols(const int type, const int C, int first, int nkb, const rk_tile *T, const char *a,
+                    size_t a_stride, float *y, int64_t y_stride) {
+    const int NG = rk_groups(type), D = 64 / NG, P = rk_part(type);
+    const block_q8_K *ap[8];
+    __m256 acc[8];
+    UNROLL for (int c = 0; c < C; c++) {
+        ap[c] = (const block_q8_K *)(a + (size_t)c * a_stride);
+        acc[c] = first ? _mm256_setzero_ps() : _mm256_loadu_ps(y + c * y_stride);
+    }
+    for (int kb = 0; kb < nkb; kb++) {
+        __m256i is[8];
+        UNROLL for (int c = 0; c < C; c++) is[c] = _mm256_setzero_si256();
+        UNROLL for (int g = 0; g < NG; g++) {
+            const __m256i sg = _mm256_load_si256(&T->s[kb][g]);
+            UNROLL for (int k0 = D * g; k0 < D * g + D; k0 += P) {
+                __m256i h[8];
+                UNROLL for (int k = k0; k < k0 + P; k++) {
+                    const __m256i wk = _mm256_load_si256(&T->q[kb][k]);
+                    UNROLL for (int c = 0; c < C; c++) {
+                        const __m256i pr = _mm256_maddubs_epi16(wk, _mm256_set1_epi32((int)load_u32(ap[c][kb].qs + 4 * k)));
+                        h[c] = k == k0 ? pr : _mm256_add_epi16(h[c], pr);
+                    }
+                }
+                UNROLL for (int c = 0; c < C; c++) is[c] = _mm256_add_epi32(is[c], _mm256_madd_epi16(h[c], sg));
+            }
+        }
+        __m256i ms[8];
+        UNROLL for (int c = 0; c < C; c++) ms[c] = _mm256_setzero_si256();
+        UNROLL for (int i = 0; i < 8; i++) {
+            const __m256i mi = _mm256_load_si256(&T->m[kb][i]);
+            UNROLL for (int c = 0; c < C; c++)
+                ms[c] = _mm256_add_epi32(ms[c], _mm256_madd_epi16(mi, _mm256_set1_epi32((int)load_u32(&ap[c][kb].bsums[2 * i]))));
+        }
+        const __m256 dw = T->d[kb];
+        UNROLL for (int c = 0; c < C; c++) {
+            const __m256 ad = _mm256_set1_ps(ap[c][kb].d);
+            if (rk_has_min(type)) {
+                const __m256 t = _mm256_mul_ps(_mm256_mul_ps(dw, ad), _mm256_cvtepi32_ps(is[c]));
+                const __m256 u = _mm256_mul_ps(_mm256_mul_ps(T->dm[kb], ad), _mm256_cvtepi32_ps(ms[c]));
+                acc[c] = _mm256_add_ps(acc[c], _mm256_sub_ps(t, u));
+            } else {
+                const __m256i isum = _mm256_sub_epi32(is[c], _mm256_slli_epi32(ms[c], type == ROOST_TYPE_Q3_K ? 2 : 5));
+                acc[c] = _mm256_add_ps(acc[c], _mm256_mul_ps(_mm256_mul_ps(dw, ad), _mm256_cvtepi32_ps(isum)));
+            }
+        }
+    }
+    UNROLL for (int c = 0; c < C; c++) _mm256_storeu_ps(y + c * y_stride, acc[c]);
+}
+
+// nrows8 (a multiple of 8) rows x ncols columns by repacked tiles.
+INLINE void kq_gemm_repacked(const int type, int64_t nb, int64_t nrows8, const char *w, size_t row_bytes,
+                             int64_t ncols, const char *a, size_t a_stride, float *y, int64_t y_stride) {
+    rk_tile *T = &rk_tile_buf;
+    for (int64_t c0 = 0; c0 < ncols; c0 += RK_CC) {
+        const int64_t cc = ncols - c0 < RK_CC ? ncols - c0 : RK_CC;
+        const char *ac = a + (size_t)c0 * a_stride;
+        for (int64_t kb0 = 0; kb0 < nb; kb0 += RK_KB) {
+            const int nkb = (int)(nb - kb0 < RK_KB ? nb - kb0 : RK_KB);
+            const char *ak = ac + (size_t)kb0 * sizeof(block_q8_K);
+            for (int64_t r = 0; r < nrows8; r += 8) {
+                rk_repack(type, w + (size_t)r * row_bytes, row_bytes, kb0, nkb, T);
+                float *yt = y + c0 * y_stride + r;
+                int64_t c = 0;
+                for (; c + RK_C <= cc; c += RK_C)
+                    rk_cols(type, RK_C, kb0 == 0, nkb, T, ak + (size_t)c * a_stride, a_stride, yt + c * y_stride, y_stride);
+                if (RK_C > 2 && c + 2 <= cc) {
+                    rk_cols(type, 2, kb0 == 0, nkb, T, ak + (size_t)c * a_stride, a_stride, yt + c * y_stride, y_stride);
+                    c += 2;
+                }
+                for (; c < cc; c++)
+                    rk_cols(type, 1, kb0 == 0, nkb, T, ak + (size_t)c * a_stride, a_stride, yt + c * y_stride, y_stride);
+            }
+        }
+    }
+}
+
+INLINE void kq_gemm_small(const int type, int64_t n, int64_t nrows, const void *w, size_t row_bytes,
+                          int64_t ncols, const void *a, size_t a_stride, float *y, int64_t y_stride) {
     const int64_t nb = n / QK_K;
     const char *wb = w, *ab = a;
     int64_t c = 0;
@@ -363,6 +626,21 @@ INLINE void kq_gemm(const int type, int64_t n, int64_t nrows, const void *w, siz
         c += 2;
     }
     for (; c < ncols; c++) kq_gemv(type, n, nrows, w, row_bytes, ab + (size_t)c * a_stride, y + c * y_stride);
+}
+
+// Repacked 8-row tiles for 4 or more columns; the rows past a multiple of 8 (and few
+// columns) by the 1-row tiles.
+INLINE void kq_gemm(const int type, int64_t n, int64_t nrows, const void *w, size_t row_bytes,
+                    int64_t ncols, const void *a, size_t a_stride, float *y, int64_t y_stride) {
+    const int64_t nrows8 = nrows & ~(int64_t)7;
+    if (ncols < 4 || nrows8 == 0 || row_bytes > (size_t)(INT32_MAX / 8)) {
+        kq_gemm_small(type, n, nrows, w, row_bytes, ncols, a, a_stride, y, y_stride);
+        return;
+    }
+    kq_gemm_repacked(type, n / QK_K, nrows8, w, row_bytes, ncols, a, a_stride, y, y_stride);
+    if (nrows8 < nrows)
+        kq_gemm_small(type, n, nrows - nrows8, (const char *)w + (size_t)nrows8 * row_bytes, row_bytes, ncols, a,
+                      a_stride, y + nrows8, y_stride);
 }
 
 #define KQ_KERNELS(name, type)                                                                \

@@ -7,7 +7,8 @@
 //   acc = acc + ((d * a.d) * (float)isum [- (dmin * a.d) * (float)msum])
 // with every operation rounded separately, super-block after super-block. So gemm is
 // bitwise gemv, and gemv is bitwise the same for any row split and tile shape (2 or 4
-// rows x 1 column in gemv, 4 x 2 in gemm, 1 row x C columns for row remainders).
+// rows x 1 column in gemv, 4 x 2 in gemm, 1 row x C columns for row remainders; for 4 or
+// more columns gemm uses repacked 16-row tiles, see "gemm with repacked 16-row tiles").
 //
 // Integer part, per super-block and pair:
 //   - the 256 weight values are unpacked into 4 registers of 64 unsigned bytes ("codes"):
@@ -417,8 +418,287 @@ INLINE void kq_gemv(const int type, int64_t n, int64_t nrows, const void *w, siz
     }
 }
 
+// ---- gemm with repacked 16-row tiles -------------------------------------------------
+// For 4 or more columns the weights of 16 rows are repacked once per K range (RK_KB
+// super-blocks) and reused for every column: register k (k = 0..63) of a super-block
+// holds in int32 lane r the 4 unsigned codes of elements 4k..4k+3 of row r (Q2_K: q times
+// its group scale, <= 45; Q3_K: q + 4; Q4_K / Q5_K: q; Q6_K: q + 32), gathered and decoded
+// with the same bit operations as the per-row code. A column's 4 activation bytes of the
+// same elements are broadcast, so vpdpbusd leaves in lane r exact sums of (row r, column)
+// without any horizontal reduction:
+//   - per scale group (8 of 32 or 16 of 16 elements) the group sum p, then
+//     isum += p * scale (vpmulld with the rows' int32 scales); Q2_K: one running sum;
+//   - msum (Q2_K / Q4_K / Q5_K: mins x bsums) or the offset correction (Q3_K / Q6_K:
+//     scales x bsums, isum -= offset * it) by vpdpwssd of the rows' int16 pairs with the
+//     broadcast pairs of Q8_K bsums;
+// then the ref's float combine in 16 float lanes (one per row), every operation rounded
+// separately, super-block after super-block. Across K ranges the accumulators of a column
+// are kept in y (a float store / reload is exact), so the order is the ref's and the
+// results are bitwise the ref's (and the other tiles').
+#define UNROLL16 _Pragma("GCC unroll 16")
+#ifndef RK_KB
+#define RK_KB 4 // super-blocks per K range
+#endif
+#ifndef RK_CC
+#define RK_CC 128 // columns per chunk
+#endif
+#ifndef RK_C
+#define RK_C 4 // columns per compute tile
+#endif
+
+typedef struct {
+    __m512i q[RK_KB][64]; // codes
+    __m512i s[RK_KB][16]; // int32 group scales (8 for Q4_K / Q5_K, 16 for Q3_K / Q6_K)
+    __m512i m[RK_KB][8];  // int16 pairs matching the bsums pairs (mins, or Q3_K / Q6_K scales)
+    __m512 d[RK_KB], dm[RK_KB];
+} rk_tile;
+
+static _Thread_local rk_tile rk_tile_buf;
+
+INLINE int rk_groups(const int type) { return is_q45(type) ? 8 : 16; }
+
+INLINE __m512i bytes_and(__m512i v, int m) { return _mm512_and_si512(v, _mm512_set1_epi32(m)); }
+
+// Repack 16 rows (row r at w + r * rb), super-blocks kb0 .. kb0 + nkb - 1.
+INLINE void rk_repack(const int type, const char *w, size_t rb, int64_t kb0, int nkb, rk_tile *T) {
+    const size_t ws = wsize(type);
+    const __m512i idx = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                                           _mm512_set1_epi32((int)rb));
+#define G(off) _mm512_i32gather_epi32(idx, (const void *)(b + (off)), 1)
+    for (int kb = 0; kb < nkb; kb++) {
+        const char *b = w + (size_t)(kb0 + kb) * ws;
+        __m512i *q = T->q[kb], *s = T->s[kb], *m = T->m[kb];
+        __m512i dd;
+        switch (type) {
+        case ROOST_TYPE_Q2_K: {
+            __m512i sc[16];
+            UNROLL16
+            for (int i = 0; i < 4; i++) {
+                const __m512i S = G(4 * i);
+                UNROLL16
+                for (int j = 0; j < 4; j++) {
+                    sc[4 * i + j] = bytes_and(_mm512_srli_epi32(S, 8 * j), 0x0f);
+                    s[4 * i + j] = bytes_and(_mm512_srli_epi32(S, 8 * j + 4), 0x0f); // mins (temp)
+                }
+            }
+            UNROLL16
+            for (int i = 0; i < 8; i++) m[i] = _mm512_or_si512(s[2 * i], _mm512_slli_epi32(s[2 * i + 1], 16));
+            UNROLL16
+            for (int h = 0; h < 2; h++)
+                UNROLL16
+                for (int t = 0; t < 8; t++) {
+                    const __m512i raw = G(16 + 32 * h + 4 * t);
+                    UNROLL16
+                    for (int k = 0; k < 4; k++)
+                        q[32 * h + 8 * k + t] = _mm512_mullo_epi32(
+                            bytes_and(k ? _mm512_srli_epi32(raw, 2 * k) : raw, 0x03030303), sc[8 * h + 2 * k + (t >> 2)]);
+                }
+            dd = G(80);
+            break;
+        }
+        case ROOST_TYPE_Q3_K: {
+            const __m512i A0 = G(96), A1 = G(100), Tt = G(104);
+            UNROLL16
+            for (int j = 0; j < 16; j++) {
+                const __m512i A = (j & 4) ? A1 : A0;
+                const __m512i lo = bytes_and(_mm512_srli_epi32(A, 8 * (j & 3) + 4 * (j >> 3)), 0x0f);
+                const __m512i hi = bytes_and(_mm512_srli_epi32(Tt, 8 * (j & 3) + 2 * (j >> 2)), 3);
+                s[j] = _mm512_sub_epi32(_mm512_or_si512(lo, _mm512_slli_epi32(hi, 4)), _mm512_set1_epi32(32));
+            }
+            UNROLL16
+            for (int i = 0; i < 8; i++)
+                m[i] = _mm512_or_si512(bytes_and(s[2 * i], 0xffff), _mm512_slli_epi32(s[2 * i + 1], 16));
+            __m512i hm[8];
+            UNROLL16
+            for (int t = 0; t < 8; t++) hm[t] = G(4 * t);
+            UNROLL16
+            for (int h = 0; h < 2; h++)
+                UNROLL16
+                for (int t = 0; t < 8; t++) {
+                    const __m512i raw = G(32 + 32 * h + 4 * t);
+                    UNROLL16
+                    for (int k = 0; k < 4; k++) {
+                        const int hs = 4 * h + k;
+                        const __m512i lo = bytes_and(k ? _mm512_srli_epi32(raw, 2 * k) : raw, 0x03030303);
+                        const __m512i hb = bytes_and(hs ? _mm512_srli_epi32(hm[t], hs) : hm[t], 0x01010101);
+                        q[32 * h + 8 * k + t] = _mm512_or_si512(lo, _mm512_slli_epi32(hb, 2));
+                    }
+                }
+            dd = _mm512_srli_epi32(G(106), 16);
+            break;
+        }
+        case ROOST_TYPE_Q4_K:
+        case ROOST_TYPE_Q5_K: {
+            const __m512i u0 = G(4), u1 = G(8), u2 = G(12);
+            UNROLL16
+            for (int j = 0; j < 8; j++) {
+                __m512i sc, mn;
+                if (j < 4) {
+                    sc = bytes_and(_mm512_srli_epi32(u0, 8 * j), 63);
+                    mn = bytes_and(_mm512_srli_epi32(u1, 8 * j), 63);
+                } else {
+                    const int jj = 8 * (j - 4);
+                    sc = _mm512_or_si512(bytes_and(_mm512_srli_epi32(u2, jj), 15),
+                                         _mm512_slli_epi32(bytes_and(_mm512_srli_epi32(u0, jj + 6), 3), 4));
+                    mn = _mm512_or_si512(bytes_and(_mm512_srli_epi32(u2, jj + 4), 15),
+                                         _mm512_slli_epi32(bytes_and(_mm512_srli_epi32(u1, jj + 6), 3), 4));
+                }
+                s[j] = sc;
+                m[j] = _mm512_or_si512(mn, _mm512_slli_epi32(mn, 16));
+            }
+            const int qoff = type == ROOST_TYPE_Q4_K ? 16 : 48;
+            __m512i hq[8];
+            if (type == ROOST_TYPE_Q5_K) {
+                UNROLL16
+                for (int t = 0; t < 8; t++) hq[t] = G(16 + 4 * t);
+            }
+            UNROLL16
+            for (int j = 0; j < 4; j++)
+                UNROLL16
+                for (int t = 0; t < 8; t++) {
+                    const __m512i raw = G(qoff + 32 * j + 4 * t);
+                    __m512i lo = bytes_and(raw, 0x0f0f0f0f), hi = bytes_and(_mm512_srli_epi32(raw, 4), 0x0f0f0f0f);
+                    if (type == ROOST_TYPE_Q5_K) {
+                        const int g = 2 * j;
+                        lo = _mm512_or_si512(lo, _mm512_slli_epi32(bytes_and(g ? _mm512_srli_epi32(hq[t], g) : hq[t], 0x01010101), 4));
+                        hi = _mm512_or_si512(hi, _mm512_slli_epi32(bytes_and(_mm512_srli_epi32(hq[t], g + 1), 0x01010101), 4));
+                    }
+                    q[16 * j + t] = lo;
+                    q[16 * j + 8 + t] = hi;
+                }
+            dd = G(0);
+            break;
+        }
+        default: { // Q6_K
+            UNROLL16
+            for (int i = 0; i < 4; i++) {
+                const __m512i S = G(192 + 4 * i);
+                UNROLL16
+                for (int j = 0; j < 4; j++) s[4 * i + j] = _mm512_srai_epi32(_mm512_slli_epi32(S, 24 - 8 * j), 24);
+            }
+            UNROLL16
+            for (int i = 0; i < 8; i++)
+                m[i] = _mm512_or_si512(bytes_and(s[2 * i], 0xffff), _mm512_slli_epi32(s[2 * i + 1], 16));
+            UNROLL16
+            for (int h = 0; h < 2; h++)
+                UNROLL16
+                for (int t = 0; t < 8; t++) {
+                    const __m512i L0 = G(64 * h + 4 * t), L1 = G(64 * h + 32 + 4 * t), H = G(128 + 32 * h + 4 * t);
+                    const int k = 32 * h + t;
+                    q[k] = _mm512_or_si512(bytes_and(L0, 0x0f0f0f0f), bytes_and(_mm512_slli_epi32(H, 4), 0x30303030));
+                    q[k + 8] = _mm512_or_si512(bytes_and(L1, 0x0f0f0f0f), bytes_and(_mm512_slli_epi32(H, 2), 0x30303030));
+                    q[k + 16] = _mm512_or_si512(bytes_and(_mm512_srli_epi32(L0, 4), 0x0f0f0f0f), bytes_and(H, 0x30303030));
+                    q[k + 24] = _mm512_or_si512(bytes_and(_mm512_srli_epi32(L1, 4), 0x0f0f0f0f),
+                                                bytes_and(_mm512_srli_epi32(H, 2), 0x30303030));
+                }
+            dd = _mm512_srli_epi32(G(206), 16);
+            break;
+        }
+        }
+        T->d[kb] = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(dd));
+        if (has_min(type)) T->dm[kb] = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_srli_epi32(dd, 16)));
+    }
+#undef G
+}
+
+// C columns (activation rows ap[c], pointing at super-block kb0) x the 16 rows of T,
+// super-blocks 0 .. nkb - 1 of the range; accumulators in y[c * y_stride + 0..15].
+INLINE void rk_cols(const int type, const int C, int first, int nkb, const rk_tile *T, const char *a,
+                    size_t a_stride, float *y, int64_t y_stride) {
+    const int NG = rk_groups(type), D = 64 / NG;
+    const block_q8_K *ap[8];
+    __m512 acc[8];
+    UNROLL16
+    for (int c = 0; c < C; c++) {
+        ap[c] = (const block_q8_K *)(a + (size_t)c * a_stride);
+        acc[c] = first ? _mm512_setzero_ps() : _mm512_loadu_ps(y + c * y_stride);
+    }
+    for (int kb = 0; kb < nkb; kb++) {
+        __m512i is[8], ms[8];
+        UNROLL16
+        for (int c = 0; c < C; c++) is[c] = _mm512_setzero_si512();
+        if (type == ROOST_TYPE_Q2_K) {
+            UNROLL16
+            for (int k = 0; k < 64; k++) {
+                const __m512i wk = _mm512_load_si512(&T->q[kb][k]);
+                UNROLL16
+                for (int c = 0; c < C; c++)
+                    is[c] = _mm512_dpbusd_epi32(is[c], wk, _mm512_set1_epi32((int)load_u32(ap[c][kb].qs + 4 * k)));
+            }
+        } else {
+            UNROLL16
+            for (int g = 0; g < NG; g++) {
+                __m512i p[8];
+                UNROLL16
+                for (int c = 0; c < C; c++) p[c] = _mm512_setzero_si512();
+                UNROLL16
+                for (int k = D * g; k < D * g + D; k++) {
+                    const __m512i wk = _mm512_load_si512(&T->q[kb][k]);
+                    UNROLL16
+                    for (int c = 0; c < C; c++)
+                        p[c] = _mm512_dpbusd_epi32(p[c], wk, _mm512_set1_epi32((int)load_u32(ap[c][kb].qs + 4 * k)));
+                }
+                const __m512i sg = _mm512_load_si512(&T->s[kb][g]);
+                UNROLL16
+                for (int c = 0; c < C; c++) is[c] = _mm512_add_epi32(is[c], _mm512_mullo_epi32(p[c], sg));
+            }
+        }
+        UNROLL16
+        for (int c = 0; c < C; c++) ms[c] = _mm512_setzero_si512();
+        UNROLL16
+        for (int i = 0; i < 8; i++) {
+            const __m512i mi = _mm512_load_si512(&T->m[kb][i]);
+            UNROLL16
+            for (int c = 0; c < C; c++)
+                ms[c] = _mm512_dpwssd_epi32(ms[c], mi, _mm512_set1_epi32((int)load_u32(&ap[c][kb].bsums[2 * i])));
+        }
+        const __m512 dw = T->d[kb];
+        UNROLL16
+        for (int c = 0; c < C; c++) {
+            const __m512 ad = _mm512_set1_ps(ap[c][kb].d);
+            if (has_min(type)) {
+                const __m512 t = _mm512_mul_ps(_mm512_mul_ps(dw, ad), _mm512_cvtepi32_ps(is[c]));
+                const __m512 u = _mm512_mul_ps(_mm512_mul_ps(T->dm[kb], ad), _mm512_cvtepi32_ps(ms[c]));
+                acc[c] = _mm512_add_ps(acc[c], _mm512_sub_ps(t, u));
+            } else {
+                const __m512i isum = _mm512_sub_epi32(is[c], _mm512_slli_epi32(ms[c], type == ROOST_TYPE_Q3_K ? 2 : 5));
+                acc[c] = _mm512_add_ps(acc[c], _mm512_mul_ps(_mm512_mul_ps(dw, ad), _mm512_cvtepi32_ps(isum)));
+            }
+        }
+    }
+    UNROLL16
+    for (int c = 0; c < C; c++) _mm512_storeu_ps(y + c * y_stride, acc[c]);
+}
+
+// nrows16 (a multiple of 16) rows x ncols columns by repacked tiles.
+INLINE void kq_gemm_repacked(const int type, int64_t nb, int64_t nrows16, const char *w, size_t row_bytes,
+                             int64_t ncols, const char *a, size_t a_stride, float *y, int64_t y_stride) {
+    rk_tile *T = &rk_tile_buf;
+    for (int64_t c0 = 0; c0 < ncols; c0 += RK_CC) {
+        const int64_t cc = ncols - c0 < RK_CC ? ncols - c0 : RK_CC;
+        const char *ac = a + (size_t)c0 * a_stride;
+        for (int64_t kb0 = 0; kb0 < nb; kb0 += RK_KB) {
+            const int nkb = (int)(nb - kb0 < RK_KB ? nb - kb0 : RK_KB);
+            const char *ak = ac + (size_t)kb0 * sizeof(block_q8_K);
+            for (int64_t r = 0; r < nrows16; r += 16) {
+                rk_repack(type, w + (size_t)r * row_bytes, row_bytes, kb0, nkb, T);
+                float *yt = y + c0 * y_stride + r;
+                int64_t c = 0;
+                for (; c + RK_C <= cc; c += RK_C)
+                    rk_cols(type, RK_C, kb0 == 0, nkb, T, ak + (size_t)c * a_stride, a_stride, yt + c * y_stride, y_stride);
+                if (RK_C > 4 && c + 4 <= cc) {
+                    rk_cols(type, 4, kb0 == 0, nkb, T, ak + (size_t)c * a_stride, a_stride, yt + c * y_stride, y_stride);
+                    c += 4;
+                }
+                for (; c < cc; c++)
+                    rk_cols(type, 1, kb0 == 0, nkb, T, ak + (size_t)c * a_stride, a_stride, yt + c * y_stride, y_stride);
+            }
+        }
+    }
+}
+
 // Tiles of 4 rows x 2 columns, then 1 row x 2 columns, then a single column by the gemv.
-INLINE void kq_gemm(const int type, int64_t n, int64_t nrows, const void *w, size_t row_bytes,
+INLINE void kq_gemm_small(const int type, int64_t n, int64_t nrows, const void *w, size_t row_bytes,
                     int64_t ncols, const void *a, size_t a_stride, float *y, int64_t y_stride) {
     const int64_t nb = n / QK_K;
     const char *wb = w, *ab = a;
@@ -444,6 +724,21 @@ INLINE void kq_gemm(const int type, int64_t n, int64_t nrows, const void *w, siz
         }
     }
     for (; c < ncols; c++) kq_gemv(type, n, nrows, w, row_bytes, ab + (size_t)c * a_stride, y + c * y_stride);
+}
+
+// Repacked 16-row tiles for 4 or more columns; the rows past a multiple of 16 (and few
+// columns) by the small tiles.
+INLINE void kq_gemm(const int type, int64_t n, int64_t nrows, const void *w, size_t row_bytes,
+                    int64_t ncols, const void *a, size_t a_stride, float *y, int64_t y_stride) {
+    const int64_t nrows16 = nrows & ~(int64_t)15;
+    if (ncols < 4 || nrows16 == 0 || row_bytes > (size_t)(INT32_MAX / 16)) {
+        kq_gemm_small(type, n, nrows, w, row_bytes, ncols, a, a_stride, y, y_stride);
+        return;
+    }
+    kq_gemm_repacked(type, n / QK_K, nrows16, w, row_bytes, ncols, a, a_stride, y, y_stride);
+    if (nrows16 < nrows)
+        kq_gemm_small(type, n, nrows - nrows16, (const char *)w + (size_t)nrows16 * row_bytes, row_bytes, ncols, a,
+                      a_stride, y + nrows16, y_stride);
 }
 
 #define KQ_KERNELS(name, type)                                                                   \
