@@ -36,6 +36,8 @@ let package = Package(
             name: "Tensors",
             dependencies: ["CKernels", "COpenBLAS"]
         ),
+        .target(name: "Sampling"),
+        .target(name: "APITypes"),
         .target(
             name: "Models",
             dependencies: ["CKernels", "GGUF", "Tensors", "Tokenizers"]
@@ -52,6 +54,8 @@ let package = Package(
         ),
         .testTarget(name: "CKernelsTests", dependencies: ["CKernels", "Tensors"]),
         .testTarget(name: "GGUFTests", dependencies: ["GGUF"]),
+        .testTarget(name: "SamplingTests", dependencies: ["Sampling"]),
+        .testTarget(name: "APITypesTests", dependencies: ["APITypes"]),
         .testTarget(name: "ModelsTests", dependencies: ["Models", "CKernels", "GGUF", "Tensors", "Tokenizers"]),
         .testTarget(name: "TensorsTests", dependencies: ["Tensors", "CKernels"]),
         .testTarget(name: "TokenizersTests", dependencies: ["Tokenizers"]),

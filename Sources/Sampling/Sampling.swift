@@ -1,0 +1,2 @@
+/// Logit processors and samplers (see ../shared/DESIGN.md).
+public enum SamplingPlaceholder {}

@@ -1,0 +1,4 @@
+import Testing
+@testable import APITypes
+
+@Test func apiTypesPlaceholder() { _ = APITypesPlaceholder.self }

@@ -1,0 +1,4 @@
+import Testing
+@testable import Sampling
+
+@Test func samplingPlaceholder() { _ = SamplingPlaceholder.self }
