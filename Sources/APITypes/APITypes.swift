@@ -1,2 +1,0 @@
-/// Codable request and response types of the HTTP API (see ../shared/DESIGN.md).
-public enum APITypesPlaceholder {}

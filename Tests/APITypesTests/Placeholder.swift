@@ -1,4 +1,0 @@
-import Testing
-@testable import APITypes
-
-@Test func apiTypesPlaceholder() { _ = APITypesPlaceholder.self }
