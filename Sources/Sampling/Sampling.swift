@@ -1,2 +1,0 @@
-/// Logit processors and samplers (see ../shared/DESIGN.md).
-public enum SamplingPlaceholder {}

@@ -1,4 +1,0 @@
-import Testing
-@testable import Sampling
-
-@Test func samplingPlaceholder() { _ = SamplingPlaceholder.self }
