@@ -1,5 +1,5 @@
-// RWKV WKV kernels, avx2 path (AVX2 + FMA), for N a multiple of 8; other N take the ref
-// loops (copied below).
+// RWKV WKV kernels, avx2 path (AVX2 + FMA), for N a multiple of 8; other N take the ref's
+// per-head step (roost_wkv*_ref_head).
 //
 // Heads are independent, so the loops run head by head and, within a head, token by
 // token (the head's state stays in L1 over a prefill). Every (token, head) step runs the
@@ -21,39 +21,6 @@
 #define TARGET __attribute__((target("avx2,fma")))
 #define INLINE static inline __attribute__((always_inline, target("avx2,fma")))
 #define UNROLL _Pragma("GCC unroll 8")
-
-// ---- one head and token for N not a multiple of 8: the loops of ref_wkv.c ---------------
-
-static void wkv6_ref_head(int64_t N, const float *rt, const float *kt, const float *vt,
-                          const float *wt, const float *u, float *S, float *ot) {
-    for (int64_t j = 0; j < N; j++) ot[j] = 0.0f;
-    for (int64_t i = 0; i < N; i++) {
-        const float ri = rt[i], ki = kt[i], wi = wt[i], uk = u[i] * ki;
-        float *Si = S + i * N;
-        for (int64_t j = 0; j < N; j++) {
-            const float kv = ki * vt[j];
-            ot[j] += ri * (uk * vt[j] + Si[j]);
-            Si[j] = wi * Si[j] + kv;
-        }
-    }
-}
-
-static void wkv7_ref_head(int64_t N, const float *rt, const float *wt, const float *kt,
-                          const float *vt, const float *at, const float *bt, float *S,
-                          float *ot) {
-    for (int64_t i = 0; i < N; i++) {
-        float *Si = S + i * N;
-        float sa = 0.0f;
-        for (int64_t j = 0; j < N; j++) sa += Si[j] * at[j];
-        const float vi = vt[i];
-        float y = 0.0f;
-        for (int64_t j = 0; j < N; j++) {
-            Si[j] = Si[j] * wt[j] + sa * bt[j] + vi * kt[j];
-            y += Si[j] * rt[j];
-        }
-        ot[i] = y;
-    }
-}
 
 // ---- helpers --------------------------------------------------------------------------
 
@@ -126,7 +93,7 @@ TARGET static void wkv6_avx2(int64_t T, int64_t H, int64_t N, const float *r, co
             else if (N % 8 == 0)
                 wkv6_head(N, rt, kt, vt, wt, u + o, S, ot);
             else
-                wkv6_ref_head(N, rt, kt, vt, wt, u + o, S, ot);
+                roost_wkv6_ref_head(N, rt, kt, vt, wt, u + o, S, ot);
         }
     }
 }
@@ -192,7 +159,7 @@ TARGET static void wkv7_avx2(int64_t T, int64_t H, int64_t N, const float *r, co
             else if (N % 8 == 0)
                 wkv7_head(N, r + x, w + x, k + x, v + x, a + x, b + x, S, out + x);
             else
-                wkv7_ref_head(N, r + x, w + x, k + x, v + x, a + x, b + x, S, out + x);
+                roost_wkv7_ref_head(N, r + x, w + x, k + x, v + x, a + x, b + x, S, out + x);
         }
     }
 }

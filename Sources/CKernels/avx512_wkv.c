@@ -1,5 +1,5 @@
 // RWKV WKV kernels, avx512 path (AVX-512 F/VL/DQ + FMA), for N a multiple of 16; other N
-// take the ref loops (copied below).
+// take the ref's per-head step (roost_wkv*_ref_head).
 //
 // The same scheme as avx2_wkv.c with 16-float vectors (for N = 64 a state row is four
 // registers):
@@ -23,39 +23,6 @@
 #define TARGET __attribute__((target("avx512f,avx512vl,avx512dq,avx2,fma")))
 #define INLINE static inline __attribute__((always_inline, target("avx512f,avx512vl,avx512dq,avx2,fma")))
 #define UNROLL _Pragma("GCC unroll 8")
-
-// ---- one head and token for N not a multiple of 16: the loops of ref_wkv.c ---------------
-
-static void wkv6_ref_head(int64_t N, const float *rt, const float *kt, const float *vt,
-                          const float *wt, const float *u, float *S, float *ot) {
-    for (int64_t j = 0; j < N; j++) ot[j] = 0.0f;
-    for (int64_t i = 0; i < N; i++) {
-        const float ri = rt[i], ki = kt[i], wi = wt[i], uk = u[i] * ki;
-        float *Si = S + i * N;
-        for (int64_t j = 0; j < N; j++) {
-            const float kv = ki * vt[j];
-            ot[j] += ri * (uk * vt[j] + Si[j]);
-            Si[j] = wi * Si[j] + kv;
-        }
-    }
-}
-
-static void wkv7_ref_head(int64_t N, const float *rt, const float *wt, const float *kt,
-                          const float *vt, const float *at, const float *bt, float *S,
-                          float *ot) {
-    for (int64_t i = 0; i < N; i++) {
-        float *Si = S + i * N;
-        float sa = 0.0f;
-        for (int64_t j = 0; j < N; j++) sa += Si[j] * at[j];
-        const float vi = vt[i];
-        float y = 0.0f;
-        for (int64_t j = 0; j < N; j++) {
-            Si[j] = Si[j] * wt[j] + sa * bt[j] + vi * kt[j];
-            y += Si[j] * rt[j];
-        }
-        ot[i] = y;
-    }
-}
 
 // ---- helpers --------------------------------------------------------------------------
 
@@ -136,7 +103,7 @@ TARGET static void wkv6_avx512(int64_t T, int64_t H, int64_t N, const float *r, 
             else if (N % 16 == 0)
                 wkv6_head(N, rt, kt, vt, wt, u + o, S, ot);
             else
-                wkv6_ref_head(N, rt, kt, vt, wt, u + o, S, ot);
+                roost_wkv6_ref_head(N, rt, kt, vt, wt, u + o, S, ot);
         }
     }
 }
@@ -205,7 +172,7 @@ TARGET static void wkv7_avx512(int64_t T, int64_t H, int64_t N, const float *r, 
             else if (N % 16 == 0)
                 wkv7_head(N, r + x, w + x, k + x, v + x, a + x, b + x, S, out + x);
             else
-                wkv7_ref_head(N, r + x, w + x, k + x, v + x, a + x, b + x, S, out + x);
+                roost_wkv7_ref_head(N, r + x, w + x, k + x, v + x, a + x, b + x, S, out + x);
         }
     }
 }

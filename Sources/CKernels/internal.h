@@ -64,6 +64,13 @@ void roost_register_avx512_kquants(roost_kernels *k);
 void roost_register_neon_legacy(roost_kernels *k);   // also F32/F16/BF16
 void roost_register_neon_kquants(roost_kernels *k);
 void roost_register_ref_wkv(roost_kernels *k);
+
+// The ref WKV step of one head and one token (ref_wkv.c); the SIMD paths use it for
+// head sizes their vectors do not divide.
+void roost_wkv6_ref_head(int64_t N, const float *rt, const float *kt, const float *vt, const float *wt,
+                         const float *u, float *S, float *ot);
+void roost_wkv7_ref_head(int64_t N, const float *rt, const float *wt, const float *kt, const float *vt,
+                         const float *at, const float *bt, float *S, float *ot);
 void roost_register_avx2_wkv(roost_kernels *k);
 void roost_register_avx512_wkv(roost_kernels *k);
 void roost_register_neon_wkv(roost_kernels *k);

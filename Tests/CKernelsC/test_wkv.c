@@ -154,7 +154,7 @@ static void test_shape(const roost_kernels *k, const roost_kernels *ref, int is_
 void roost_test_wkv(const roost_kernels *k, const roost_kernels *ref, int is_ref, uint64_t *rng) {
     roost_test_check(k->wkv6 != NULL && k->wkv7 != NULL, "wkv kernels missing");
     if (!k->wkv6 || !k->wkv7 || !ref->wkv6 || !ref->wkv7) return;
-    static const int64_t shapes[][3] = {{1, 1, 64}, {3, 2, 64}, {5, 12, 64}, {4, 16, 8}, {2, 3, 16}, {7, 1, 32}};
+    static const int64_t shapes[][3] = {{1, 1, 64}, {3, 2, 64}, {5, 12, 64}, {4, 16, 8}, {2, 3, 16}, {7, 1, 32}, {3, 2, 6}};
     for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++)
         test_shape(k, ref, is_ref, shapes[i][0], shapes[i][1], shapes[i][2], rng);
 }
