@@ -130,28 +130,9 @@ struct Bench: ParsableCommand {
 
     /// Median read bandwidth over a 256 MiB (or 4x last-level cache) buffer.
     private func probeBandwidth(pool: WorkerPool) throws -> Double {
-        let bytes = max(256 << 20, 4 * (SystemCPU.lastLevelCacheBytes ?? 0)) / 256 * 256
-        guard let buffer = AlignedBuffer(byteCount: bytes) else {
-            throw CommandFailure("cannot allocate \(bytes >> 20) MiB for the bandwidth probe")
+        let bytes = max(256 << 20, 4 * (SystemCPU.lastLevelCacheBytes ?? 0))
+        do { return try MemoryBandwidth.probe(bytes: bytes, pool: pool, minRounds: 7, minSeconds: 0) } catch {
+            throw CommandFailure(error.description)
         }
-        memset(buffer.pointer, 1, bytes)
-        let sums = UnsafeMutablePointer<UInt32>.allocate(capacity: pool.threads)
-        defer { sums.deallocate() }
-        var sink: UInt32 = MemoryBandwidth.readPass(buffer.pointer, bytes: bytes, pool: pool, sums: sums)
-        var times: [Double] = []
-        for _ in 0..<7 {
-            let t0 = monotonicSeconds()
-            sink &+= MemoryBandwidth.readPass(buffer.pointer, bytes: bytes, pool: pool, sums: sums)
-            times.append(monotonicSeconds() - t0)
-        }
-        if sink == 0x5eed_5eed { FileHandle.standardError.write(Data()) }
-        times.sort()
-        return Double(bytes) / times[times.count / 2]
     }
-}
-
-func monotonicSeconds() -> Double {
-    var ts = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &ts)
-    return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
 }

@@ -50,7 +50,7 @@ struct BenchKernels: ParsableCommand {
         let llc = SystemCPU.lastLevelCacheBytes
         let workingSet = (workingSetMib ?? max(256, 4 * (llc ?? 0) >> 20)) << 20
 
-        var bench = KernelBench(kernels: kernels, rows: rows, cols: cols, workingSet: workingSet,
+        let bench = KernelBench(kernels: kernels, rows: rows, cols: cols, workingSet: workingSet,
                                 seconds: seconds, progress: isatty(STDERR_FILENO) != 0)
         let header = "roostd bench-kernels: path \(kernels.path.name), cpu \(CPUFeatures.current)\n"
             + "matrix \(rows) x \(cols), working set \(workingSet >> 20) MiB"
@@ -231,23 +231,14 @@ struct KernelBench {
     let progress: Bool
 
     /// Median read bandwidth of the pool over a buffer of `workingSet` bytes, bytes/s.
-    mutating func bandwidth(pool: WorkerPool) throws -> Double {
-        let bytes = workingSet / 256 * 256
-        guard let buffer = AlignedBuffer(byteCount: bytes) else {
-            throw ValidationError("cannot allocate \(bytes >> 20) MiB for the bandwidth probe")
+    func bandwidth(pool: WorkerPool) throws -> Double {
+        do { return try MemoryBandwidth.probe(bytes: workingSet, pool: pool, minSeconds: seconds) } catch {
+            throw ValidationError(error.description)
         }
-        memset(buffer.pointer, 1, bytes)
-        let sums = UnsafeMutablePointer<UInt32>.allocate(capacity: pool.threads)
-        defer { sums.deallocate() }
-        var sink: UInt32 = 0
-        sink &+= MemoryBandwidth.readPass(buffer.pointer, bytes: bytes, pool: pool, sums: sums) // warm-up
-        let times = measure { sink &+= MemoryBandwidth.readPass(buffer.pointer, bytes: bytes, pool: pool, sums: sums) }
-        if sink == 0x5eed_5eed { FileHandle.standardError.write(Data()) } // keeps the sums alive
-        return Double(bytes) / median(times)
     }
 
     /// Matvec throughput of `type` on the pool, cycling through copies of the matrix.
-    mutating func matvec(type: QuantType, pool: WorkerPool) throws -> Result {
+    func matvec(type: QuantType, pool: WorkerPool) throws -> Result {
         let matrixBytes = try type.rowBytes(cols) * rows
         let copies = max(2, (workingSet + matrixBytes - 1) / matrixBytes)
         guard let buffer = AlignedBuffer(byteCount: matrixBytes * copies) else {
@@ -288,24 +279,13 @@ struct KernelBench {
     /// Times rounds of `body` until `seconds` have passed (at least 5 rounds).
     private func measure(_ body: () -> Void) -> [Double] {
         var times: [Double] = []
-        let start = now()
-        while times.count < 5 || now() - start < seconds {
-            let t0 = now()
+        let start = monotonicSeconds()
+        while times.count < 5 || monotonicSeconds() - start < seconds {
+            let t0 = monotonicSeconds()
             body()
-            times.append(now() - t0)
+            times.append(monotonicSeconds() - t0)
             if times.count >= 10_000 { break }
         }
         return times
-    }
-
-    private func median(_ v: [Double]) -> Double {
-        let s = v.sorted()
-        return s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2
-    }
-
-    private func now() -> Double {
-        var ts = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &ts)
-        return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
     }
 }
