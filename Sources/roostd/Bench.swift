@@ -77,7 +77,7 @@ struct Bench: ParsableCommand {
             for _ in 0..<genTokens {
                 let next = Int32(Ops.argmax(ws.logits, n: v))
                 generated.append(next)
-                do { try model.forward([next], state: state, workspace: ws, logits: .last) } catch {
+                do { try model.forward(token: next, state: state, workspace: ws, logits: .last) } catch {
                     throw CommandFailure(error.description)
                 }
             }

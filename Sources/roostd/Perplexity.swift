@@ -56,7 +56,12 @@ struct Perplexity: ParsableCommand {
             var pos = w
             while pos < end {
                 let n = min(chunk, end - pos)
-                do { try model.forward(Array(ids[pos..<(pos + n)]), state: state, workspace: ws, logits: .all) } catch {
+                do {
+                    try ids.withUnsafeBufferPointer { (all) throws(ModelError) in
+                        try model.forward(UnsafeBufferPointer(rebasing: all[pos..<(pos + n)]), state: state,
+                                          workspace: ws, logits: .all)
+                    }
+                } catch {
                     throw CommandFailure(error.description)
                 }
                 for t in 0..<n where pos + t + 1 < end {

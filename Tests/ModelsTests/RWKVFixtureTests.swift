@@ -67,7 +67,7 @@ struct ExpectedLogits: Decodable {
             // One token at a time, and the prompt as one chunk.
             let single = model.makeState()
             for t in expected.prompt_token_ids {
-                try model.forward([t], state: single, workspace: ws, logits: .last)
+                try model.forward(token: t, state: single, workspace: ws, logits: .last)
             }
             let oneByOne = Array(UnsafeBufferPointer(start: ws.logits, count: model.config.vocabulary))
             let chunked = model.makeState()

@@ -36,7 +36,7 @@ struct ForwardCase: CustomStringConvertible, Sendable {
 
         let wsOne = try RWKVWorkspace(model: model, maxTokens: 1, pool: pool)
         let one = model.makeState()
-        for t in tokens { try model.forward([t], state: one, workspace: wsOne, logits: .last) }
+        for t in tokens { try model.forward(token: t, state: one, workspace: wsOne, logits: .last) }
         let logitsOne = Array(UnsafeBufferPointer(start: wsOne.logits, count: v))
 
         let ws7 = try RWKVWorkspace(model: model, maxTokens: 7, pool: pool)

@@ -115,6 +115,15 @@ extension RWKVModel {
         }
     }
 
+    /// One decode step: `forward` on a single token, without building an array.
+    public func forward(token: Int32, state: RWKVState, workspace: RWKVWorkspace,
+                        logits mode: LogitsMode) throws(ModelError) {
+        var t = token
+        try withUnsafePointer(to: &t) { (p) throws(ModelError) in
+            try forward(UnsafeBufferPointer(start: p, count: 1), state: state, workspace: workspace, logits: mode)
+        }
+    }
+
     // MARK: - one chunk
 
     /// y[t] = W x[t] for t < T (x rows `xStride` apart, y rows `w.rows` apart).
