@@ -14,6 +14,13 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
     ],
     targets: [
         .target(
@@ -42,14 +49,42 @@ let package = Package(
             name: "Models",
             dependencies: ["CKernels", "GGUF", "Tensors", "Tokenizers"]
         ),
+        .target(
+            name: "Engine",
+            dependencies: [
+                "GGUF", "Models", "Sampling", "Tensors", "Tokenizers",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+            ]
+        ),
+        .target(
+            name: "Server",
+            dependencies: [
+                "APITypes", "Engine", "Sampling", "Tokenizers",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdCore", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
         .executableTarget(
             name: "roostd",
             dependencies: [
+                "APITypes",
+                "Engine",
                 "GGUF",
                 "Models",
+                "Server",
                 "Tensors",
                 "Tokenizers",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "TOMLKit", package: "TOMLKit"),
             ]
         ),
         .testTarget(name: "CKernelsTests", dependencies: ["CKernels", "Tensors"]),
@@ -59,6 +94,15 @@ let package = Package(
         .testTarget(name: "ModelsTests", dependencies: ["Models", "CKernels", "GGUF", "Tensors", "Tokenizers"]),
         .testTarget(name: "TensorsTests", dependencies: ["Tensors", "CKernels"]),
         .testTarget(name: "TokenizersTests", dependencies: ["Tokenizers"]),
+        .testTarget(name: "EngineTests", dependencies: ["Engine", "Models", "Sampling", "Tokenizers"]),
+        .testTarget(
+            name: "ServerTests",
+            dependencies: [
+                "Server", "Engine", "APITypes",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ]
+        ),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -1,11 +1,11 @@
 import ArgumentParser
 
 @main
-struct Roostd: ParsableCommand {
+struct Roostd: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "roostd",
         abstract: "Roost: an on-device inference daemon for RWKV and small Mixture-of-Experts models.",
         version: RoostVersion.string,
-        subcommands: [Inspect.self, Logits.self, Perplexity.self, Bench.self, BenchKernels.self]
+        subcommands: [Serve.self, Inspect.self, Logits.self, Perplexity.self, Bench.self, BenchKernels.self]
     )
 }

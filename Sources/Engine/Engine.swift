@@ -1,0 +1,648 @@
+import Foundation
+import GGUF
+import Logging
+import Models
+import Sampling
+import Synchronization
+import Tensors
+import Tokenizers
+
+/// What the engine is configured with (from `roostd serve` flags and the config file).
+public struct EngineConfiguration: Sendable {
+    /// Directory scanned for `*.gguf` (each a model named by its file stem).
+    public var modelsDirectory: String?
+    /// Single model files (named by their stem), besides the directory.
+    public var modelFiles: [String]
+    /// Threads per model.
+    public var threads: Int
+    public var limits: SchedulerLimits
+    /// Where sessions persist; nil keeps them in memory only.
+    public var stateDirectory: String?
+    /// Total bytes the loaded models may take (mapped weight bytes + states).
+    public var memoryBudgetBytes: Int
+    /// Seconds a model stays loaded after its last request.
+    public var keepAliveSeconds: Double
+    /// Tokens generated when a request names no limit.
+    public var defaultMaxTokens: Int
+    /// Longest prompt accepted, in tokens.
+    public var maxPromptTokens: Int
+    /// Whole-request timeout in seconds (nil: none).
+    public var requestTimeoutSeconds: Double?
+
+    public init(modelsDirectory: String? = nil, modelFiles: [String] = [], threads: Int = 1,
+                limits: SchedulerLimits = SchedulerLimits(), stateDirectory: String? = nil,
+                memoryBudgetBytes: Int = Int.max, keepAliveSeconds: Double = 300, defaultMaxTokens: Int = 2048,
+                maxPromptTokens: Int = 65536, requestTimeoutSeconds: Double? = 600) {
+        self.modelsDirectory = modelsDirectory
+        self.modelFiles = modelFiles
+        self.threads = threads
+        self.limits = limits
+        self.stateDirectory = stateDirectory
+        self.memoryBudgetBytes = memoryBudgetBytes
+        self.keepAliveSeconds = keepAliveSeconds
+        self.defaultMaxTokens = defaultMaxTokens
+        self.maxPromptTokens = maxPromptTokens
+        self.requestTimeoutSeconds = requestTimeoutSeconds
+    }
+}
+
+/// A model the engine knows of (loaded or not).
+public struct ModelDescription: Sendable, Equatable {
+    public var name: String
+    public var path: String
+    public var sizeBytes: Int
+    public var modified: Double
+    public var architecture: String?
+    public var quantization: String?
+    public var parameterCount: Int
+    /// Why the file cannot be used, when it cannot.
+    public var error: String?
+    public var loaded: Bool
+    /// When a loaded model will be unloaded if still idle (seconds since the epoch).
+    public var expiresAt: Double?
+    public var stats: SchedulerStats?
+}
+
+/// A session as the API shows it.
+public struct SessionInfo: Sendable, Equatable {
+    public var id: String
+    public var model: String
+    public var owner: UInt32
+    public var created: Double
+    public var updated: Double
+    public var tokens: Int
+    public var turns: Int
+    public var stateBytes: Int
+}
+
+/// A running request: its events and how to cancel it.
+public struct GenerationHandle: Sendable {
+    public let events: AsyncStream<GenerationEvent>
+    public let cancellation: CancellationFlag
+    /// Prompt tokens of the request (after templating).
+    public let promptTokenCount: Int
+
+    public func cancel() { cancellation.cancel() }
+}
+
+/// The model registry, sessions and schedulers. Thread-safe; nothing here runs on an event loop
+/// for long: model compute runs on each model's own thread.
+public final class InferenceEngine: @unchecked Sendable {
+    public let configuration: EngineConfiguration
+    let logger: Logger
+    let kernels: Kernels
+
+    final class LoadedModel: @unchecked Sendable {
+        let name: String
+        let model: RWKVModel
+        let tokenizer: AnyTokenizer
+        let worker: ModelWorker
+        let format: ChatFormat
+        var lastUse: Double
+        var keepAlive: Double
+        init(name: String, model: RWKVModel, tokenizer: AnyTokenizer, worker: ModelWorker, format: ChatFormat,
+             keepAlive: Double) {
+            self.name = name
+            self.model = model
+            self.tokenizer = tokenizer
+            self.worker = worker
+            self.format = format
+            self.lastUse = monotonicNow()
+            self.keepAlive = keepAlive
+        }
+    }
+
+    final class Session: @unchecked Sendable {
+        var record: SessionRecord
+        /// The live state once the model is loaded; before that, `stateBytes`.
+        var state: RWKVState?
+        var stateBytes: [UInt8]?
+        var busy = false
+        var dirty = false
+        init(record: SessionRecord, state: RWKVState?, stateBytes: [UInt8]?) {
+            self.record = record
+            self.state = state
+            self.stateBytes = stateBytes
+        }
+    }
+
+    struct Shared {
+        var catalog: [String: ModelDescription] = [:]
+        var loaded: [String: LoadedModel] = [:]
+        var sessions: [String: Session] = [:]
+        var shuttingDown = false
+        var loading: Set<String> = []
+    }
+
+    private let shared = Mutex(Shared())
+    private let loadMonitor = Monitor()
+
+    public init(configuration: EngineConfiguration, logger: Logger, kernels: Kernels = .best) throws(EngineError) {
+        self.configuration = configuration
+        self.logger = logger
+        self.kernels = kernels
+        rescanModels()
+        try loadSessions()
+    }
+
+    // MARK: - models
+
+    /// Rescans the models directory and files (at start and on SIGHUP). Loaded models stay.
+    public func rescanModels() {
+        var found: [String: String] = [:]
+        if let dir = configuration.modelsDirectory,
+           let names = try? FileManager.default.contentsOfDirectory(atPath: dir) {
+            for n in names.sorted() where n.hasSuffix(".gguf") {
+                found[String(n.dropLast(5))] = dir + "/" + n
+            }
+        }
+        for f in configuration.modelFiles {
+            let stem = ((f as NSString).lastPathComponent as NSString).deletingPathExtension
+            found[stem] = f
+        }
+        var descriptions: [String: ModelDescription] = [:]
+        for (name, path) in found { descriptions[name] = Self.describe(name: name, path: path) }
+        shared.withLock { s in
+            for (name, var d) in descriptions {
+                if s.loaded[name] != nil { d.loaded = true }
+                s.catalog[name] = d
+            }
+            for name in s.catalog.keys where descriptions[name] == nil && s.loaded[name] == nil {
+                s.catalog[name] = nil
+            }
+        }
+        logger.info("models: \(descriptions.count) found", metadata: ["names": "\(descriptions.keys.sorted())"])
+    }
+
+    static func describe(name: String, path: String) -> ModelDescription {
+        var d = ModelDescription(name: name, path: path, sizeBytes: 0, modified: 0, architecture: nil,
+                                 quantization: nil, parameterCount: 0, error: nil, loaded: false)
+        var st = stat()
+        if stat(path, &st) == 0 {  // follows symlinks
+            d.sizeBytes = Int(st.st_size)
+            d.modified = Double(st.st_mtim.tv_sec) + Double(st.st_mtim.tv_nsec) / 1e9
+        }
+        do {
+            let file = try GGUFFile(path: path)
+            d.architecture = file.architecture
+            var bytesByType: [String: Int] = [:]
+            for t in file.tensors {
+                d.parameterCount += t.elementCount
+                if t.dims.count >= 2 { bytesByType[t.type.name.lowercased(), default: 0] += t.byteCount }
+            }
+            d.quantization = bytesByType.max { $0.value < $1.value }?.key
+            if let arch = file.architecture, Architecture(rawValue: arch) == nil {
+                d.error = "architecture '\(arch)' is not supported"
+            }
+        } catch {
+            d.error = error.description
+        }
+        return d
+    }
+
+    public func listModels() -> [ModelDescription] {
+        shared.withLock { s in
+            s.catalog.values.map { d -> ModelDescription in
+                var d = d
+                if let m = s.loaded[d.name] {
+                    d.loaded = true
+                    d.expiresAt = wallClockNow() + max(0, m.keepAlive - (monotonicNow() - m.lastUse))
+                    d.stats = m.worker.stats
+                }
+                return d
+            }.sorted { $0.name < $1.name }
+        }
+    }
+
+    /// The loaded model of that name, loading it first (and unloading idle ones to fit the budget).
+    func acquire(_ name: String, keepAlive: Double?) throws(EngineError) -> LoadedModel {
+        enum Decision { case ready(LoadedModel), mustLoad, fail(EngineError) }
+        // One load at a time per name; other requests for it wait.
+        let decision: Decision = loadMonitor.withLock {
+            while true {
+                let (m, d, busy, closing) = shared.withLock { s in
+                    (s.loaded[name], s.catalog[name], s.loading.contains(name), s.shuttingDown)
+                }
+                if closing { return .fail(.shuttingDown) }
+                if let m {
+                    m.lastUse = monotonicNow()
+                    if let k = keepAlive { m.keepAlive = k }
+                    return .ready(m)
+                }
+                guard let d else { return .fail(.unknownModel(name)) }
+                if let e = d.error { return .fail(.modelUnavailable(name: name, reason: e)) }
+                if busy { loadMonitor.wait(seconds: 0.1); continue }
+                shared.withLock { _ = $0.loading.insert(name) }
+                return .mustLoad
+            }
+        }
+        switch decision {
+        case .ready(let m): return m
+        case .fail(let e): throw e
+        case .mustLoad:
+            defer {
+                shared.withLock { _ = $0.loading.remove(name) }
+                loadMonitor.withLock { loadMonitor.broadcast() }
+            }
+            return try load(name, keepAlive: keepAlive ?? configuration.keepAliveSeconds)
+        }
+    }
+
+    private func load(_ name: String, keepAlive: Double) throws(EngineError) -> LoadedModel {
+        guard let d = shared.withLock({ $0.catalog[name] }) else { throw .unknownModel(name) }
+        let needed = d.sizeBytes
+        let budget = configuration.memoryBudgetBytes
+        guard needed <= budget else { throw .overBudget(name: name, neededBytes: needed, budgetBytes: budget) }
+        // Unload idle models (least recently used first) until the new one fits.
+        while true {
+            let (used, victim) = shared.withLock { s -> (Int, LoadedModel?) in
+                let used = s.loaded.values.reduce(0) { $0 + $1.model.file.fileSize }
+                let idle = s.loaded.values.filter { $0.worker.isIdle }.min { $0.lastUse < $1.lastUse }
+                return (used, idle)
+            }
+            if used + needed <= budget { break }
+            guard let victim else { throw .overBudget(name: name, neededBytes: used + needed, budgetBytes: budget) }
+            unload(victim.name, reason: "to make room for \(name)")
+        }
+        let start = monotonicNow()
+        let model: RWKVModel
+        let tokenizer: AnyTokenizer
+        do {
+            model = try RWKVModel(path: d.path, kernels: kernels)
+            tokenizer = AnyTokenizer(try loadTokenizer(model.file))
+        } catch {
+            throw .modelUnavailable(name: name, reason: error.description)
+        }
+        let format = ChatFormat(file: model.file, tokenizer: tokenizer)
+        let worker = try ModelWorker(model: model, tokenizer: tokenizer, threads: configuration.threads,
+                                     limits: configuration.limits, logger: logger) { [weak self] seq, worker in
+            self?.sequenceFinished(seq, worker: worker)
+        }
+        let loaded = LoadedModel(name: name, model: model, tokenizer: tokenizer, worker: worker, format: format,
+                                 keepAlive: keepAlive)
+        shared.withLock { s in
+            s.loaded[name] = loaded
+            s.catalog[name]?.loaded = true
+        }
+        logger.info("model loaded", metadata: [
+            "model": "\(name)", "seconds": "\(String(format: "%.2f", monotonicNow() - start))",
+            "arch": "\(model.config.architecture.rawValue)",
+        ])
+        return loaded
+    }
+
+    /// Unloads a model now (its worker finishes what runs first; sessions keep their states as bytes).
+    public func unload(_ name: String, reason: String) {
+        guard let m = shared.withLock({ s -> LoadedModel? in
+            let m = s.loaded.removeValue(forKey: name)
+            s.catalog[name]?.loaded = false
+            return m
+        }) else { return }
+        m.worker.shutdown()
+        shared.withLock { s in
+            for session in s.sessions.values where session.record.model == name {
+                if let st = session.state {
+                    session.stateBytes = st.serialized()
+                    session.state = nil
+                }
+            }
+        }
+        logger.info("model unloaded", metadata: ["model": "\(name)", "reason": "\(reason)"])
+    }
+
+    /// Unloads models idle for longer than their keep-alive; call periodically.
+    public func unloadExpired() {
+        let now = monotonicNow()
+        let expired = shared.withLock { s in
+            s.loaded.values.filter { $0.worker.isIdle && now - $0.lastUse > $0.keepAlive }.map(\.name)
+        }
+        for name in expired { unload(name, reason: "keep-alive expired") }
+    }
+
+    // MARK: - generation
+
+    /// Starts a request: renders and tokenizes the prompt, restores the session or the longest
+    /// cached prefix, and queues it on the model's thread.
+    public func generate(_ request: GenerationRequest) throws(EngineError) -> GenerationHandle {
+        if shared.withLock({ $0.shuttingDown }) { throw .shuttingDown }
+        if request.grammar != nil {
+            throw .invalidRequest(param: "response_format", message: "grammar-constrained output is not available in this build")
+        }
+        let m = try acquire(request.model, keepAlive: request.keepAliveSeconds)
+        m.lastUse = monotonicNow()
+
+        var session: Session?
+        if let id = request.session {
+            session = try claimSession(id, principal: request.principal, model: m)
+        }
+        do {
+            let (tokens, stops) = try renderPrompt(request.prompt, model: m, continuing: session != nil)
+            guard !tokens.isEmpty else { throw EngineError.invalidRequest(param: "messages", message: "the prompt is empty") }
+            guard tokens.count <= configuration.maxPromptTokens else {
+                throw EngineError.invalidRequest(
+                    param: "messages",
+                    message: "the prompt has \(tokens.count) tokens; this server accepts at most \(configuration.maxPromptTokens)")
+            }
+            let state: RWKVState
+            var cached = 0
+            var cachedLogits: [Float]?
+            if let session, let st = session.state {
+                state = st
+            } else if let hit = m.worker.lookupPrefix(tokens) {
+                state = hit.state
+                cached = hit.tokens
+                cachedLogits = hit.logits
+                if cachedLogits == nil && cached == tokens.count { cached = 0; state.reset() }
+            } else {
+                state = m.model.makeState()
+            }
+            let (stream, continuation) = AsyncStream<GenerationEvent>.makeStream(bufferingPolicy: .unbounded)
+            let flag = CancellationFlag()
+            let worker = m.worker
+            continuation.onTermination = { @Sendable _ in
+                flag.cancel()
+                worker.wake()
+            }
+            let seq = try GenerationSequence(
+                request: request, state: state, prompt: tokens, cachedTokens: cached, tokenizer: m.tokenizer,
+                vocabulary: m.model.config.vocabulary, maxTokens: request.maxTokens ?? configuration.defaultMaxTokens,
+                stops: Array(Set(request.stop + stops)).sorted(), emit: { event in
+                    continuation.yield(event)
+                    if case .finished = event { continuation.finish() }
+                }, cancel: flag, defaultTimeout: configuration.requestTimeoutSeconds)
+            seq.cachedLogits = cachedLogits
+            try m.worker.submit(seq)
+            return GenerationHandle(events: stream, cancellation: flag, promptTokenCount: tokens.count)
+        } catch let error as EngineError {
+            if let session { releaseSession(session) }
+            throw error
+        } catch {
+            if let session { releaseSession(session) }
+            throw .internalFailure("\(error)")
+        }
+    }
+
+    /// Prompt tokens and the default stop strings of the model's chat format.
+    func renderPrompt(_ prompt: PromptInput, model m: LoadedModel, continuing: Bool) throws(EngineError)
+        -> ([Int32], [String]) {
+        switch prompt {
+        case .tokens(let t):
+            for id in t where id < 0 || Int(id) >= m.model.config.vocabulary {
+                throw .invalidRequest(param: "prompt", message: "token \(id) is outside the vocabulary 0..<\(m.model.config.vocabulary)")
+            }
+            return (t, [])
+        case .text(let s):
+            do { return (try m.tokenizer.encode(s), []) } catch {
+                throw .invalidRequest(param: "prompt", message: error.description)
+            }
+        case .chat(let messages):
+            let text = try m.format.render(messages, addGenerationPrompt: true, continuing: continuing)
+            do { return (try m.tokenizer.encode(text), m.format.stops) } catch {
+                throw .invalidRequest(param: "messages", message: error.description)
+            }
+        }
+    }
+
+    /// The chat prompt a request would run, as text (for `roostd template` and tests).
+    public func renderChat(model: String, messages: [PromptMessage]) throws(EngineError) -> String {
+        let m = try acquire(model, keepAlive: nil)
+        return try m.format.render(messages, addGenerationPrompt: true, continuing: false)
+    }
+
+    /// Tokenizes text with a model's tokenizer.
+    public func tokenize(model: String, text: String) throws(EngineError) -> [Int32] {
+        let m = try acquire(model, keepAlive: nil)
+        do { return try m.tokenizer.encode(text) } catch { throw .invalidRequest(param: "text", message: error.description) }
+    }
+
+    private func sequenceFinished(_ seq: GenerationSequence, worker: ModelWorker) {
+        guard let id = seq.request.session else { return }
+        let session = shared.withLock { $0.sessions[id] }
+        guard let session else { return }
+        if seq.started {
+            // Run the last sampled token and the turn separator so the state holds the whole turn.
+            var tail: [Int32] = []
+            if let p = seq.pending { tail.append(p); seq.pending = nil }
+            let sep = sessionSeparator(worker: worker)
+            if !sep.isEmpty && !seq.generatedBytes.reversed().starts(with: Array(sepText(worker).utf8).reversed()) {
+                tail += sep
+            }
+            worker.feed(tail, into: seq.state)
+        }
+        shared.withLock { _ in
+            session.state = seq.state
+            session.stateBytes = nil
+            session.record.tokens = seq.state.tokenCount
+            session.record.turns += seq.started ? 1 : 0
+            session.record.updated = wallClockNow()
+            session.busy = false
+            session.dirty = true
+        }
+        persist(session)
+    }
+
+    private func sepText(_ worker: ModelWorker) -> String { "\n\n" }
+
+    private func sessionSeparator(worker: ModelWorker) -> [Int32] {
+        (try? worker.tokenizer.encode(sepText(worker))) ?? []
+    }
+
+    // MARK: - sessions
+
+    private var sessionDirectory: String? { configuration.stateDirectory.map { $0 + "/sessions" } }
+
+    private func loadSessions() throws(EngineError) {
+        guard let dir = sessionDirectory else { return }
+        do {
+            try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true,
+                                                    attributes: [.posixPermissions: 0o700])
+        } catch {
+            throw .internalFailure("cannot create the state directory \(dir): \(error.localizedDescription)")
+        }
+        chmod(configuration.stateDirectory ?? dir, 0o700)
+        chmod(dir, 0o700)
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []
+        var loaded = 0
+        for name in names where name.hasSuffix(".session") && !name.hasPrefix(".") {
+            let path = dir + "/" + name
+            guard let data = FileManager.default.contents(atPath: path) else { continue }
+            do {
+                let (record, state) = try SessionFile.decode(Array(data))
+                guard record.id + ".session" == name else { throw EngineError.badSession("file name and id differ") }
+                let s = Session(record: record, state: nil, stateBytes: state)
+                shared.withLock { $0.sessions[record.id] = s }
+                loaded += 1
+            } catch {
+                // Never deleted: reported and left for the operator.
+                logger.warning("session file not loaded", metadata: ["file": "\(path)", "error": "\(error)"])
+            }
+        }
+        if loaded > 0 { logger.info("sessions restored", metadata: ["count": "\(loaded)"]) }
+    }
+
+    private func claimSession(_ id: String, principal: Principal, model m: LoadedModel) throws(EngineError) -> Session {
+        let result: Result<Session, EngineError> = shared.withLock { s in
+            guard let session = s.sessions[id], session.record.owner == principal.uid || principal.uid == 0 else {
+                return .failure(.unknownSession(id))
+            }
+            guard session.record.model == m.name else {
+                return .failure(.invalidRequest(param: "model",
+                                                message: "session '\(id)' belongs to model '\(session.record.model)'"))
+            }
+            if session.busy { return .failure(.sessionBusy(id)) }
+            session.busy = true
+            return .success(session)
+        }
+        let session = try result.get()
+        do {
+            try materialize(session, model: m)
+        } catch {
+            releaseSession(session)
+            throw error
+        }
+        return session
+    }
+
+    private func materialize(_ session: Session, model m: LoadedModel) throws(EngineError) {
+        if session.state != nil { return }
+        let state = m.model.makeState()
+        if let bytes = session.stateBytes {
+            do { try state.restore(from: bytes) } catch {
+                throw .badSession("session '\(session.record.id)': \(error.description)")
+            }
+        }
+        shared.withLock { _ in
+            session.state = state
+            session.stateBytes = nil
+        }
+    }
+
+    private func releaseSession(_ session: Session) {
+        shared.withLock { _ in session.busy = false }
+    }
+
+    private func info(_ s: Session) -> SessionInfo {
+        SessionInfo(id: s.record.id, model: s.record.model, owner: s.record.owner, created: s.record.created,
+                    updated: s.record.updated, tokens: s.record.tokens, turns: s.record.turns,
+                    stateBytes: s.state?.byteCount ?? s.stateBytes?.count ?? 0)
+    }
+
+    public func createSession(model: String, principal: Principal) throws(EngineError) -> SessionInfo {
+        let m = try acquire(model, keepAlive: nil)
+        let now = wallClockNow()
+        let record = SessionRecord(id: SessionID.make(), model: model, modelFingerprint: SessionID.hex(m.model.fingerprint),
+                                   owner: principal.uid, created: now, updated: now, tokens: 0, turns: 0)
+        let s = Session(record: record, state: m.model.makeState(), stateBytes: nil)
+        s.dirty = true
+        shared.withLock { $0.sessions[record.id] = s }
+        persist(s)
+        return info(s)
+    }
+
+    public func listSessions(principal: Principal) -> [SessionInfo] {
+        shared.withLock { s in
+            s.sessions.values.filter { principal.uid == 0 || $0.record.owner == principal.uid }.map(info)
+        }.sorted { $0.updated > $1.updated }
+    }
+
+    public func session(_ id: String, principal: Principal) throws(EngineError) -> SessionInfo {
+        let found = shared.withLock { s in s.sessions[id] }
+        guard let found, principal.uid == 0 || found.record.owner == principal.uid else { throw .unknownSession(id) }
+        return info(found)
+    }
+
+    public func deleteSession(_ id: String, principal: Principal) throws(EngineError) {
+        let result: Result<Session, EngineError> = shared.withLock { s in
+            guard let found = s.sessions[id], principal.uid == 0 || found.record.owner == principal.uid else {
+                return .failure(.unknownSession(id))
+            }
+            if found.busy { return .failure(.sessionBusy(id)) }
+            s.sessions[id] = nil
+            return .success(found)
+        }
+        _ = try result.get()
+        if let dir = sessionDirectory { unlink(dir + "/" + id + ".session") }
+    }
+
+    /// The session file's bytes (its export blob).
+    public func exportSession(_ id: String, principal: Principal) throws(EngineError) -> [UInt8] {
+        let result: Result<(SessionRecord, [UInt8]), EngineError> = shared.withLock { s in
+            guard let found = s.sessions[id], principal.uid == 0 || found.record.owner == principal.uid else {
+                return .failure(.unknownSession(id))
+            }
+            if found.busy { return .failure(.sessionBusy(id)) }
+            return .success((found.record, found.state?.serialized() ?? found.stateBytes ?? []))
+        }
+        let (record, state) = try result.get()
+        return SessionFile.encode(record, state: state)
+    }
+
+    /// Imports an exported blob as a new session of `principal` (a new id when the old one is taken).
+    public func importSession(_ blob: [UInt8], principal: Principal) throws(EngineError) -> SessionInfo {
+        var (record, state) = try SessionFile.decode(blob)
+        let m = try acquire(record.model, keepAlive: nil)
+        let live = m.model.makeState()
+        do { try live.restore(from: state) } catch { throw .badSession(error.description) }
+        state = []
+        record.owner = principal.uid
+        record.updated = wallClockNow()
+        let s: Session = shared.withLock { sh in
+            if sh.sessions[record.id] != nil { record.id = SessionID.make() }
+            let s = Session(record: record, state: live, stateBytes: nil)
+            s.dirty = true
+            sh.sessions[record.id] = s
+            return s
+        }
+        persist(s)
+        return info(s)
+    }
+
+    private func persist(_ session: Session) {
+        guard let dir = sessionDirectory else { return }
+        let snapshot: (SessionRecord, [UInt8])? = shared.withLock { _ in
+            guard session.dirty else { return nil }
+            session.dirty = false
+            return (session.record, session.state?.serialized() ?? session.stateBytes ?? [])
+        }
+        guard let (record, state) = snapshot else { return }
+        do {
+            try SessionFile.write(SessionFile.encode(record, state: state), to: dir + "/" + record.id + ".session")
+        } catch {
+            shared.withLock { _ in session.dirty = true }
+            logger.error("session not saved", metadata: ["session": "\(record.id)", "error": "\(error)"])
+        }
+    }
+
+    // MARK: - stats and shutdown
+
+    public struct Stats: Sendable {
+        public var models: [ModelDescription]
+        public var sessions: Int
+        public var queued: Int
+        public var active: Int
+    }
+
+    public func stats() -> Stats {
+        let models = listModels()
+        let sessions = shared.withLock { $0.sessions.count }
+        let queued = models.reduce(0) { $0 + ($1.stats?.queued ?? 0) }
+        let active = models.reduce(0) { $0 + ($1.stats?.active ?? 0) }
+        return Stats(models: models, sessions: sessions, queued: queued, active: active)
+    }
+
+    /// Stops accepting new requests (they get `shuttingDown`); running ones go on.
+    public func beginShutdown() {
+        shared.withLock { $0.shuttingDown = true }
+    }
+
+    /// Stops accepting, cancels what runs, unloads every model and saves every session.
+    public func shutdown() {
+        let names = shared.withLock { s -> [String] in
+            s.shuttingDown = true
+            return Array(s.loaded.keys)
+        }
+        for n in names { unload(n, reason: "shutdown") }
+        let all = shared.withLock { Array($0.sessions.values) }
+        for s in all { persist(s) }
+    }
+}

@@ -1,0 +1,196 @@
+import APITypes
+import Engine
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Metrics
+import NIOCore
+import Prometheus
+
+/// The daemon's HTTP API: OpenAI- and Ollama-compatible routes, sessions, health, metrics.
+public final class RoostAPI: Sendable {
+    public let engine: InferenceEngine
+    public let limits: APILimits
+    public let version: String
+    let metrics: ServerMetrics
+    let ready: @Sendable () -> Bool
+
+    public init(engine: InferenceEngine, limits: APILimits = APILimits(), version: String,
+                registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry(),
+                ready: @escaping @Sendable () -> Bool = { true }) {
+        self.engine = engine
+        self.limits = limits
+        self.version = version
+        self.metrics = ServerMetrics(registry: registry)
+        self.ready = ready
+    }
+
+    /// A router with every route.
+    public func router() -> Router<BasicRequestContext> {
+        let router = Router(context: BasicRequestContext.self)
+        router.get("/health") { _, _ -> Response in
+            let ok = self.ready()
+            return Reply.json(["status": ok ? "ok" : "starting", "ready": ok ? "true" : "false"],
+                              status: ok ? .ok : .serviceUnavailable)
+        }
+        router.get("/metrics") { _, _ -> Response in
+            self.metrics.refresh(self.engine.stats())
+            return Reply.bytes(self.metrics.registry.emitToBuffer(), contentType: "text/plain; version=0.0.4")
+        }
+        addOpenAIRoutes(router)
+        addOllamaRoutes(router)
+        addSessionRoutes(router)
+        router.get("/roost/v1/stats") { _, _ -> Response in
+            Reply.json(self.statsJSON())
+        }
+        return router
+    }
+
+    /// Starts a generation and cancels it when the client's connection closes.
+    func start(_ gen: GenerationRequest, request: Request) async throws(APIError) -> GenerationHandle {
+        let engine = self.engine
+        let handle: GenerationHandle
+        do {
+            handle = try await offload { () throws(EngineError) -> GenerationHandle in try engine.generate(gen) }
+        } catch {
+            throw error.apiError
+        }
+        if let conn = connectionID(request) {
+            ConnectionRegistry.shared.onClose(conn) { handle.cancel() }
+        }
+        return handle
+    }
+
+    /// A streamed response body: `produce` sends chunks; a failed write (client gone) cancels.
+    func sse(contentType: String = "text/event-stream",
+             _ produce: @escaping @Sendable (_ send: (String) async throws -> Void) async throws -> Void,
+             onCancel: @escaping @Sendable () -> Void) -> Response {
+        var headers = HTTPFields()
+        headers[.contentType] = contentType
+        headers[.cacheControl] = "no-cache"
+        return Response(status: .ok, headers: headers, body: ResponseBody { writer in
+            do {
+                try await produce { text in
+                    try await writer.write(ByteBuffer(string: text))
+                }
+                try await writer.finish(nil)
+            } catch {
+                onCancel()
+                throw error
+            }
+        })
+    }
+
+    /// Runs a handler, counting the request by route and status; maps thrown API errors to responses.
+    func counted(_ route: String, ollama: Bool = false, _ body: () async throws(APIError) -> Response) async -> Response {
+        let response: Response
+        do { response = try await body() } catch { response = Reply.error(error, ollama: ollama) }
+        metrics.request(route: route, status: response.status.code)
+        return response
+    }
+
+    func record(_ usage: GenerationUsage) {
+        metrics.generation(usage)
+    }
+
+    // MARK: - stats
+
+    struct StatsJSON: Encodable {
+        struct Model: Encodable {
+            var name: String
+            var loaded: Bool
+            var architecture: String?
+            var quantization: String?
+            var size_bytes: Int
+            var active: Int
+            var queued: Int
+            var tokens_per_s: Double
+            var generated_tokens: Int
+            var prompt_tokens: Int
+            var error: String?
+        }
+        var version: String
+        var models: [Model]
+        var sessions: Int
+        var queue: Int
+        var active: Int
+        var rss_bytes: Int
+    }
+
+    func statsJSON() -> StatsJSON {
+        let s = engine.stats()
+        return StatsJSON(
+            version: version,
+            models: s.models.map {
+                .init(name: $0.name, loaded: $0.loaded, architecture: $0.architecture, quantization: $0.quantization,
+                      size_bytes: $0.sizeBytes, active: $0.stats?.active ?? 0, queued: $0.stats?.queued ?? 0,
+                      tokens_per_s: $0.stats?.tokensPerSecond ?? 0, generated_tokens: $0.stats?.generatedTokens ?? 0,
+                      prompt_tokens: $0.stats?.promptTokens ?? 0, error: $0.error)
+            },
+            sessions: s.sessions, queue: s.queued, active: s.active, rss_bytes: ServerMetrics.residentBytes())
+    }
+}
+
+/// Prometheus metrics through swift-metrics, on the API's own registry.
+final class ServerMetrics: Sendable {
+    let registry: PrometheusCollectorRegistry
+    let factory: PrometheusMetricsFactory
+    let promptTokens: Metrics.Counter
+    let generatedTokens: Metrics.Counter
+    let timeToFirstToken: Metrics.Timer
+    let queueDepth: Metrics.Gauge
+    let activeSequences: Metrics.Gauge
+    let sessions: Metrics.Gauge
+    let tokensPerSecond: Metrics.Gauge
+    let residentMemory: Metrics.Gauge
+    let loadedModels: Metrics.Gauge
+
+    init(registry: PrometheusCollectorRegistry) {
+        self.registry = registry
+        var f = PrometheusMetricsFactory(registry: registry)
+        f.durationHistogramBuckets["roost_time_to_first_token_seconds"] = [
+            .milliseconds(10), .milliseconds(25), .milliseconds(50), .milliseconds(100), .milliseconds(250),
+            .milliseconds(500), .seconds(1), .seconds(2.5), .seconds(5), .seconds(10), .seconds(30),
+        ]
+        factory = f
+        promptTokens = Metrics.Counter(label: "roost_prompt_tokens_total", factory: f)
+        generatedTokens = Metrics.Counter(label: "roost_generated_tokens_total", factory: f)
+        timeToFirstToken = Metrics.Timer(label: "roost_time_to_first_token_seconds", factory: f)
+        queueDepth = Metrics.Gauge(label: "roost_queue_depth", factory: f)
+        activeSequences = Metrics.Gauge(label: "roost_active_sequences", factory: f)
+        sessions = Metrics.Gauge(label: "roost_sessions", factory: f)
+        tokensPerSecond = Metrics.Gauge(label: "roost_generation_tokens_per_second", factory: f)
+        residentMemory = Metrics.Gauge(label: "roost_resident_memory_bytes", factory: f)
+        loadedModels = Metrics.Gauge(label: "roost_loaded_models", factory: f)
+    }
+
+    func request(route: String, status: Int) {
+        Metrics.Counter(label: "roost_requests_total", dimensions: [("route", route), ("status", String(status))], factory: factory)
+            .increment()
+    }
+
+    func generation(_ u: GenerationUsage) {
+        promptTokens.increment(by: u.promptTokens)
+        generatedTokens.increment(by: u.completionTokens)
+        if u.completionTokens > 0 {
+            timeToFirstToken.recordNanoseconds(Int64((u.queueSeconds + u.promptSeconds) * 1e9))
+        }
+    }
+
+    func refresh(_ s: InferenceEngine.Stats) {
+        queueDepth.record(s.queued)
+        activeSequences.record(s.active)
+        sessions.record(s.sessions)
+        tokensPerSecond.record(s.models.reduce(0.0) { $0 + ($1.stats?.tokensPerSecond ?? 0) })
+        residentMemory.record(Self.residentBytes())
+        loadedModels.record(s.models.filter(\.loaded).count)
+    }
+
+    /// The process's resident set size (from /proc/self/statm).
+    static func residentBytes() -> Int {
+        guard let text = try? String(contentsOfFile: "/proc/self/statm", encoding: .utf8) else { return 0 }
+        let parts = text.split(separator: " ")
+        guard parts.count > 1, let pages = Int(parts[1]) else { return 0 }
+        return pages * Int(sysconf(Int32(_SC_PAGESIZE)))
+    }
+}

@@ -1,0 +1,239 @@
+import APITypes
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import Logging
+import NIOCore
+import Testing
+
+@testable import Engine
+@testable import Server
+
+let fixtureDir = URL(fileURLWithPath: #filePath)
+    .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    .deletingLastPathComponent().appendingPathComponent("shared/fixtures/rwkv-tiny")
+let tinyModel = fixtureDir.appendingPathComponent("tiny-rwkv-7v0-834K-FP32.gguf").path
+let modelName = "tiny-rwkv-7v0-834K-FP32"
+
+func fixturePresent() -> Bool {
+    if FileManager.default.fileExists(atPath: tinyModel) { return true }
+    if ProcessInfo.processInfo.environment["CI"] == "true" {
+        Issue.record("shared fixture missing: \(tinyModel)")
+    } else {
+        print("skipped: shared fixture missing: \(tinyModel)")
+    }
+    return false
+}
+
+let quiet: Logger = { var l = Logger(label: "test"); l.logLevel = .critical; return l }()
+
+func makeAPI(limits: APILimits = APILimits()) throws -> RoostAPI {
+    let engine = try InferenceEngine(configuration: EngineConfiguration(modelFiles: [tinyModel], threads: 1),
+                                     logger: quiet)
+    return RoostAPI(engine: engine, limits: limits, version: "test")
+}
+
+func json(_ s: String) -> ByteBuffer { ByteBuffer(string: s) }
+
+func object(_ b: ByteBuffer) throws -> [String: Any] {
+    try JSONSerialization.jsonObject(with: Data(b.readableBytesView)) as? [String: Any] ?? [:]
+}
+
+@Suite struct ServerRouterTests {
+    @Test func modelsHealthAndChat() async throws {
+        guard fixturePresent() else { return }
+        let api = try makeAPI()
+        defer { api.engine.shutdown() }
+        let app = Application(router: api.router(), logger: quiet)
+        try await app.test(.router) { client in
+            try await client.execute(uri: "/health", method: .get) { r in #expect(r.status == .ok) }
+            try await client.execute(uri: "/v1/models", method: .get) { r in
+                let o = try object(r.body)
+                let ids = (o["data"] as? [[String: Any]])?.compactMap { $0["id"] as? String }
+                #expect(ids == [modelName])
+            }
+            let body = #"{"model":"\#(modelName)","messages":[{"role":"user","content":"Hi"}],"max_tokens":7,"temperature":0}"#
+            var first = ""
+            try await client.execute(uri: "/v1/chat/completions", method: .post, body: json(body)) { r in
+                #expect(r.status == .ok)
+                let o = try object(r.body)
+                let choice = (o["choices"] as? [[String: Any]])?.first
+                first = ((choice?["message"] as? [String: Any])?["content"] as? String) ?? "?"
+                #expect(choice?["finish_reason"] as? String == "length")
+                #expect((o["usage"] as? [String: Any])?["completion_tokens"] as? Int == 7)
+            }
+            // Streamed: the deltas add up to the same text; usage comes last when asked for.
+            let sbody = #"{"model":"\#(modelName)","messages":[{"role":"user","content":"Hi"}],"max_tokens":7,"temperature":0,"stream":true,"stream_options":{"include_usage":true}}"#
+            try await client.execute(uri: "/v1/chat/completions", method: .post, body: json(sbody)) { r in
+                #expect(r.headers[.contentType] == "text/event-stream")
+                let text = String(buffer: r.body)
+                var content = ""
+                var sawUsage = false
+                var sawDone = false
+                for line in text.split(separator: "\n") where line.hasPrefix("data: ") {
+                    let payload = line.dropFirst(6)
+                    if payload == "[DONE]" { sawDone = true; continue }
+                    let o = try JSONSerialization.jsonObject(with: Data(payload.utf8)) as? [String: Any] ?? [:]
+                    if o["usage"] is [String: Any] { sawUsage = true }
+                    for c in o["choices"] as? [[String: Any]] ?? [] {
+                        content += ((c["delta"] as? [String: Any])?["content"] as? String) ?? ""
+                    }
+                }
+                #expect(content == first)
+                #expect(sawUsage && sawDone)
+            }
+        }
+    }
+
+    @Test func errorsHaveTheRightStatusAndShape() async throws {
+        guard fixturePresent() else { return }
+        let api = try makeAPI(limits: APILimits(maxBodyBytes: 4096))
+        defer { api.engine.shutdown() }
+        let app = Application(router: api.router(), logger: quiet)
+        try await app.test(.router) { client in
+            let cases: [(String, HTTPResponse.Status, String?)] = [
+                (#"{"model":"#, .badRequest, nil),
+                (#"{"model":"\#(modelName)","messages":"hello"}"#, .badRequest, "messages"),
+                (#"{"model":"nope","messages":[{"role":"user","content":"x"}]}"#, .notFound, "model"),
+                (#"{"model":"\#(modelName)","messages":[{"role":"user","content":"x"}],"n":2}"#, .badRequest, "n"),
+                (#"{"model":"\#(modelName)","messages":[{"role":"user","content":"x"}],"temperature":"hot"}"#, .badRequest, "temperature"),
+                (#"{"model":"\#(modelName)","messages":[{"role":"user","content":"\#(String(repeating: "x", count: 5000))"}]}"#, .contentTooLarge, nil),
+            ]
+            for (body, status, param) in cases {
+                try await client.execute(uri: "/v1/chat/completions", method: .post, body: json(body)) { r in
+                    #expect(r.status == status, "\(body.prefix(80))")
+                    let e = try object(r.body)["error"] as? [String: Any]
+                    #expect(e?["message"] is String)
+                    #expect(e?["type"] is String)
+                    if let param { #expect(e?["param"] as? String == param) }
+                }
+            }
+            // Still serving.
+            try await client.execute(uri: "/health", method: .get) { r in #expect(r.status == .ok) }
+        }
+    }
+
+    @Test func ollamaAndSessions() async throws {
+        guard fixturePresent() else { return }
+        let api = try makeAPI()
+        defer { api.engine.shutdown() }
+        let app = Application(router: api.router(), logger: quiet)
+        try await app.test(.router) { client in
+            try await client.execute(uri: "/api/tags", method: .get) { r in
+                let names = (try object(r.body)["models"] as? [[String: Any]])?.compactMap { $0["name"] as? String }
+                #expect(names == [modelName])
+            }
+            try await client.execute(uri: "/api/version", method: .get) { r in
+                let v = try object(r.body)["version"] as? String
+                #expect(v == "test")
+            }
+            let body = #"{"model":"\#(modelName)","messages":[{"role":"user","content":"Hi"}],"options":{"num_predict":4,"temperature":0}}"#
+            try await client.execute(uri: "/api/chat", method: .post, body: json(body)) { r in
+                let lines = String(buffer: r.body).split(separator: "\n")
+                #expect(lines.count >= 2)
+                let last = try JSONSerialization.jsonObject(with: Data(lines.last!.utf8)) as? [String: Any]
+                #expect(last?["done"] as? Bool == true)
+                #expect(last?["eval_count"] as? Int == 4)
+            }
+            try await client.execute(uri: "/api/pull", method: .post, body: json("{}")) { r in
+                #expect(r.status.code == 501)
+            }
+            var id = ""
+            try await client.execute(uri: "/v1/sessions", method: .post, body: json(#"{"model":"\#(modelName)"}"#)) { r in
+                #expect(r.status == .created)
+                id = try object(r.body)["id"] as? String ?? ""
+            }
+            let chat = #"{"model":"\#(modelName)","session":"\#(id)","messages":[{"role":"user","content":"Hi"}],"max_tokens":3}"#
+            try await client.execute(uri: "/v1/chat/completions", method: .post, body: json(chat)) { r in
+                #expect(r.status == .ok)
+            }
+            try await client.execute(uri: "/v1/sessions/\(id)", method: .get) { r in
+                let turns = try object(r.body)["turns"] as? Int
+                #expect(turns == 1)
+            }
+            var blob = ByteBuffer()
+            try await client.execute(uri: "/roost/v1/sessions/\(id)/export", method: .get) { r in
+                #expect(r.headers[.contentType] == "application/octet-stream")
+                blob = r.body
+            }
+            try await client.execute(uri: "/v1/sessions/import", method: .post, body: blob) { r in
+                #expect(r.status == .created)
+                let turns = try object(r.body)["turns"] as? Int
+                #expect(turns == 1)
+            }
+            try await client.execute(uri: "/v1/sessions/\(id)", method: .delete) { r in #expect(r.status == .ok) }
+            try await client.execute(uri: "/v1/sessions/\(id)", method: .get) { r in #expect(r.status == .notFound) }
+            try await client.execute(uri: "/v1/sessions/import", method: .post, body: json("garbage")) { r in
+                #expect(r.status == .badRequest)
+            }
+            try await client.execute(uri: "/metrics", method: .get) { r in
+                let text = String(buffer: r.body)
+                #expect(text.contains("roost_requests_total"))
+                #expect(text.contains("roost_generated_tokens_total"))
+                #expect(text.contains("roost_time_to_first_token_seconds_bucket"))
+            }
+        }
+    }
+}
+
+@Suite struct ServerPieces {
+    @Test func rawJSONKeepsTheSchemaBytes() {
+        let body = Array(#"{"a":1,"response_format":{"type":"json_schema","json_schema":{"name":"x","schema":{"z":1, "a":[2,{"b":"}"}]}}}}"#.utf8)
+        let raw = RawJSON.value(at: ["response_format", "json_schema", "schema"], in: body)
+        #expect(raw.map { String(decoding: $0, as: UTF8.self) } == #"{"z":1, "a":[2,{"b":"}"}]}"#)
+        #expect(RawJSON.value(at: ["missing"], in: body) == nil)
+        #expect(RawJSON.value(at: ["a"], in: Array("{\"a\":".utf8)) == nil)
+    }
+
+    @Test func thinkSplitterAcrossChunks() {
+        var s = ThinkSplitter()
+        var reasoning = "", content = ""
+        for piece in ["<th", "ink>plan", " a</th", "ink>\nAnswer", " here"] {
+            let (r, c) = s.feed(piece)
+            reasoning += r
+            content += c
+        }
+        let (r, c) = s.finish()
+        #expect(reasoning + r == "plan a")
+        #expect(content + c == "Answer here")
+        var plain = ThinkSplitter()
+        #expect(plain.feed("Hello").content == "Hello")
+    }
+
+    @Test func socketPathLiveAndStale() throws {
+        let dir = NSTemporaryDirectory() + "roost-sock-\(getpid())"
+        try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let path = dir + "/s.sock"
+        // A stale socket: bound, then its owner gone (closed without unlink).
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        var addr = sockaddr_un()
+        addr.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &addr.sun_path) { raw in
+            for (i, b) in path.utf8.enumerated() { raw[i] = b }
+        }
+        let bound = withUnsafePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        #expect(bound == 0)
+        listen(fd, 1)
+        #expect(SocketPath.isLive(path))
+        #expect(throws: ListenerError.alreadyListening(path: path)) { try SocketPath.prepare(path) }
+        close(fd)
+        #expect(!SocketPath.isLive(path))
+        try SocketPath.prepare(path)
+        #expect(!FileManager.default.fileExists(atPath: path))
+        _ = FileManager.default.createFile(atPath: path, contents: Data("x".utf8))
+        #expect(throws: ListenerError.notASocket(path: path)) { try SocketPath.prepare(path) }
+    }
+
+    @Test func accessPolicy() {
+        let p = AccessPolicy(uids: [1234], groups: [])
+        #expect(p.allows(uid: 0, gid: 0, pid: 1))
+        #expect(p.allows(uid: getuid(), gid: 99, pid: 1))
+        #expect(p.allows(uid: 1234, gid: 99, pid: 1))
+        #expect(!p.allows(uid: 4321, gid: 99, pid: 1) || getuid() == 4321)
+        #expect(AccessPolicy(groups: [99]).allows(uid: 4321, gid: 99, pid: 1))
+    }
+}
