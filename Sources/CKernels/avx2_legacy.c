@@ -257,34 +257,48 @@ INLINE void quant_gemv(const int type, int64_t n, int64_t nrows, const void *w,
     }
 }
 
-// Tiles of 4 rows x 2 columns, then 1 row x 2 columns, then single columns.
+// Tiles of 4 rows x 2 columns (an odd last column: 4 x 1, gemv's tile), then 1 row x 2
+// (or 1) columns. Rows outside, columns inside: a tile's rows are read from memory once
+// (the first column pair prefetches the next tile) and stay in L1 for the other pairs.
 INLINE void quant_gemm_small(const int type, int64_t n, int64_t nrows, const void *w,
                        size_t row_bytes, int64_t ncols, const void *a, size_t a_stride,
                        float *y, int64_t y_stride) {
     const int64_t nb = n / 32;
     const char *wb = w, *ab = a;
-    int64_t c = 0;
-    for (; c + 2 <= ncols; c += 2) {
-        const char *ap[2] = {ab + (size_t)c * a_stride, ab + (size_t)(c + 1) * a_stride};
-        int64_t r = 0;
-        float out[8];
-        for (; r + 4 <= nrows; r += 4) {
-            const char *wp[4] = {wb + (size_t)r * row_bytes, wb + (size_t)(r + 1) * row_bytes,
-                                 wb + (size_t)(r + 2) * row_bytes, wb + (size_t)(r + 3) * row_bytes};
-            quant_tile(type, 4, 2, nb, wp, ap, out, r + 8 <= nrows ? wp[0] + 4 * row_bytes : NULL);
+    float out[8];
+    int64_t r = 0;
+    for (; r + 4 <= nrows; r += 4) {
+        const char *wp[4] = {wb + (size_t)r * row_bytes, wb + (size_t)(r + 1) * row_bytes,
+                             wb + (size_t)(r + 2) * row_bytes, wb + (size_t)(r + 3) * row_bytes};
+        const char *pf = r + 8 <= nrows ? wp[0] + 4 * row_bytes : NULL;
+        int64_t c = 0;
+        for (; c + 2 <= ncols; c += 2) {
+            const char *ap[2] = {ab + (size_t)c * a_stride, ab + (size_t)(c + 1) * a_stride};
+            quant_tile(type, 4, 2, nb, wp, ap, out, c == 0 ? pf : NULL);
             for (int i = 0; i < 4; i++) {
                 y[c * y_stride + r + i] = out[i * 2];
                 y[(c + 1) * y_stride + r + i] = out[i * 2 + 1];
             }
         }
-        for (; r < nrows; r++) {
-            const char *wp[1] = {wb + (size_t)r * row_bytes};
+        if (c < ncols) {
+            const char *ap[1] = {ab + (size_t)c * a_stride};
+            quant_tile(type, 4, 1, nb, wp, ap, y + c * y_stride + r, c == 0 ? pf : NULL);
+        }
+    }
+    for (; r < nrows; r++) {
+        const char *wp[1] = {wb + (size_t)r * row_bytes};
+        int64_t c = 0;
+        for (; c + 2 <= ncols; c += 2) {
+            const char *ap[2] = {ab + (size_t)c * a_stride, ab + (size_t)(c + 1) * a_stride};
             quant_tile(type, 1, 2, nb, wp, ap, out, NULL);
             y[c * y_stride + r] = out[0];
             y[(c + 1) * y_stride + r] = out[1];
         }
+        if (c < ncols) {
+            const char *ap[1] = {ab + (size_t)c * a_stride};
+            quant_tile(type, 1, 1, nb, wp, ap, y + c * y_stride + r, NULL);
+        }
     }
-    for (; c < ncols; c++) quant_gemv(type, n, nrows, w, row_bytes, ab + (size_t)c * a_stride, y + c * y_stride);
 }
 
 // ---- gemm with repacked 8-row tiles --------------------------------------------------
@@ -760,28 +774,44 @@ INLINE void float_gemm_small(const int type, int64_t n, int64_t nrows, const voi
                        size_t row_bytes, int64_t ncols, const void *a, size_t a_stride,
                        float *y, int64_t y_stride) {
     const char *wb = w, *ab = a;
-    int64_t c = 0;
-    for (; c + 2 <= ncols; c += 2) {
-        const float *ap[2] = {(const float *)(ab + (size_t)c * a_stride),
-                              (const float *)(ab + (size_t)(c + 1) * a_stride)};
-        int64_t r = 0;
-        float out[4];
-        for (; r + 2 <= nrows; r += 2) {
-            const char *wp[2] = {wb + (size_t)r * row_bytes, wb + (size_t)(r + 1) * row_bytes};
-            float_tile(type, 2, 2, n, wp, ap, out, NULL);
+    // Rows outside, columns inside: a tile's rows are read from memory once and stay in
+    // L1 for the other column pairs (an odd last column runs as a 2 x 1 tile).
+    float out[4];
+    int64_t r = 0;
+    for (; r + 2 <= nrows; r += 2) {
+        const char *wp[2] = {wb + (size_t)r * row_bytes, wb + (size_t)(r + 1) * row_bytes};
+        // the first column pair prefetches the next tile's rows, as the gemv does
+        const char *pf = row_bytes <= 4096 && r + 4 <= nrows ? wp[0] + 2 * row_bytes : NULL;
+        int64_t c = 0;
+        for (; c + 2 <= ncols; c += 2) {
+            const float *ap[2] = {(const float *)(ab + (size_t)c * a_stride),
+                                  (const float *)(ab + (size_t)(c + 1) * a_stride)};
+            float_tile(type, 2, 2, n, wp, ap, out, c == 0 ? pf : NULL);
             y[c * y_stride + r] = out[0];
             y[(c + 1) * y_stride + r] = out[1];
             y[c * y_stride + r + 1] = out[2];
             y[(c + 1) * y_stride + r + 1] = out[3];
         }
-        for (; r < nrows; r++) {
-            const char *wp[1] = {wb + (size_t)r * row_bytes};
+        if (c < ncols) {
+            const float *ap[1] = {(const float *)(ab + (size_t)c * a_stride)};
+            float_tile(type, 2, 1, n, wp, ap, y + c * y_stride + r, c == 0 ? pf : NULL);
+        }
+    }
+    for (; r < nrows; r++) {
+        const char *wp[1] = {wb + (size_t)r * row_bytes};
+        int64_t c = 0;
+        for (; c + 2 <= ncols; c += 2) {
+            const float *ap[2] = {(const float *)(ab + (size_t)c * a_stride),
+                                  (const float *)(ab + (size_t)(c + 1) * a_stride)};
             float_tile(type, 1, 2, n, wp, ap, out, NULL);
             y[c * y_stride + r] = out[0];
             y[(c + 1) * y_stride + r] = out[1];
         }
+        if (c < ncols) {
+            const float *ap[1] = {(const float *)(ab + (size_t)c * a_stride)};
+            float_tile(type, 1, 1, n, wp, ap, y + c * y_stride + r, NULL);
+        }
     }
-    for (; c < ncols; c++) float_gemv(type, n, nrows, w, row_bytes, ab + (size_t)c * a_stride, y + c * y_stride);
 }
 
 typedef void (*fg_tile_fn)(int64_t, const float *const *, const float *const *, __m256 *, int, int, int64_t,

@@ -7,7 +7,7 @@
 //   acc = acc + ((d * a.d) * (float)isum [- (dmin * a.d) * (float)msum])
 // with every operation rounded separately, super-block after super-block. So gemm is
 // bitwise gemv, and gemv is bitwise the same for any row split and tile shape (2 or 4
-// rows x 1 column in gemv, 4 x 2 in gemm, 1 row x C columns for row remainders; for 4 or
+// rows x 1 column in gemv, 4 x 2 in gemm, 1 row x C columns for row remainders; for 8 or
 // more columns gemm uses repacked 16-row tiles, see "gemm with repacked 16-row tiles").
 //
 // Integer part, per super-block and pair:
@@ -419,8 +419,8 @@ INLINE void kq_gemv(const int type, int64_t n, int64_t nrows, const void *w, siz
 }
 
 // ---- gemm with repacked 16-row tiles -------------------------------------------------
-// For 4 or more columns the weights of 16 rows are repacked once per K range (RK_KB
-// super-blocks) and reused for every column: register k (k = 0..63) of a super-block
+// For KQ_SMALL_COLS (8) or more columns the weights of 16 rows are repacked once per K
+// range (RK_KB super-blocks) and reused for every column: register k (k = 0..63) of a super-block
 // holds in int32 lane r the 4 unsigned codes of elements 4k..4k+3 of row r (Q2_K: q times
 // its group scale, <= 45; Q3_K: q + 4; Q4_K / Q5_K: q; Q6_K: q + 32), gathered and decoded
 // with the same bit operations as the per-row code. A column's 4 activation bytes of the
@@ -697,41 +697,64 @@ INLINE void kq_gemm_repacked(const int type, int64_t nb, int64_t nrows16, const 
     }
 }
 
-// Tiles of 4 rows x 2 columns, then 1 row x 2 columns, then a single column by the gemv.
+// Tiles of 4 rows x 2 columns (an odd last column: 4 x 1), then 1 row x 2 (or 1)
+// columns. Rows outside, columns inside: a tile's rows are read from memory once (the
+// first column pair prefetches the next tile) and stay in L1 for the other pairs. A
+// pair's sums do not depend on the tile shape, so the results are the gemv's bits.
 INLINE void kq_gemm_small(const int type, int64_t n, int64_t nrows, const void *w, size_t row_bytes,
                     int64_t ncols, const void *a, size_t a_stride, float *y, int64_t y_stride) {
     const int64_t nb = n / QK_K;
     const char *wb = w, *ab = a;
-    int64_t c = 0;
-    for (; c + 2 <= ncols; c += 2) {
-        const char *ap[2] = {ab + (size_t)c * a_stride, ab + (size_t)(c + 1) * a_stride};
-        float out[8];
-        int64_t r = 0;
-        for (; r + 4 <= nrows; r += 4) {
-            const char *wp[4] = {wb + (size_t)r * row_bytes, wb + (size_t)(r + 1) * row_bytes,
-                                 wb + (size_t)(r + 2) * row_bytes, wb + (size_t)(r + 3) * row_bytes};
-            kq_tile(type, 4, 2, nb, wp, ap, NULL, out, r + 8 <= nrows ? wp[0] + 4 * row_bytes : NULL);
+    float out[8];
+    int64_t r = 0;
+    for (; r + 4 <= nrows; r += 4) {
+        const char *wp[4] = {wb + (size_t)r * row_bytes, wb + (size_t)(r + 1) * row_bytes,
+                             wb + (size_t)(r + 2) * row_bytes, wb + (size_t)(r + 3) * row_bytes};
+        const char *pf = r + 8 <= nrows ? wp[0] + 4 * row_bytes : NULL;
+        int64_t c = 0;
+        for (; c + 2 <= ncols; c += 2) {
+            const char *ap[2] = {ab + (size_t)c * a_stride, ab + (size_t)(c + 1) * a_stride};
+            kq_tile(type, 4, 2, nb, wp, ap, NULL, out, c == 0 ? pf : NULL);
             for (int i = 0; i < 4; i++) {
                 y[c * y_stride + r + i] = out[i * 2];
                 y[(c + 1) * y_stride + r + i] = out[i * 2 + 1];
             }
         }
-        for (; r < nrows; r++) {
-            const char *wp[1] = {wb + (size_t)r * row_bytes};
+        if (c < ncols) {
+            const char *ap[1] = {ab + (size_t)c * a_stride};
+            kq_tile(type, 4, 1, nb, wp, ap, NULL, out, c == 0 ? pf : NULL);
+            for (int i = 0; i < 4; i++) y[c * y_stride + r + i] = out[i];
+        }
+    }
+    for (; r < nrows; r++) {
+        const char *wp[1] = {wb + (size_t)r * row_bytes};
+        int64_t c = 0;
+        for (; c + 2 <= ncols; c += 2) {
+            const char *ap[2] = {ab + (size_t)c * a_stride, ab + (size_t)(c + 1) * a_stride};
             kq_tile(type, 1, 2, nb, wp, ap, NULL, out, NULL);
             y[c * y_stride + r] = out[0];
             y[(c + 1) * y_stride + r] = out[1];
         }
+        if (c < ncols) {
+            const char *ap[1] = {ab + (size_t)c * a_stride};
+            kq_tile(type, 1, 1, nb, wp, ap, NULL, out, NULL);
+            y[c * y_stride + r] = out[0];
+        }
     }
-    for (; c < ncols; c++) kq_gemv(type, n, nrows, w, row_bytes, ab + (size_t)c * a_stride, y + c * y_stride);
 }
 
-// Repacked 16-row tiles for 4 or more columns; the rows past a multiple of 16 (and few
-// columns) by the small tiles.
+// Columns below which the small tiles beat the repacked ones (repacking 16 rows costs
+// about as much as several columns of products; decode steps of a few sequences).
+#ifndef KQ_SMALL_COLS
+#define KQ_SMALL_COLS 8
+#endif
+
+// Repacked 16-row tiles for KQ_SMALL_COLS (8) or more columns; the rows past a multiple
+// of 16 (and fewer columns) by the small tiles.
 INLINE void kq_gemm(const int type, int64_t n, int64_t nrows, const void *w, size_t row_bytes,
                     int64_t ncols, const void *a, size_t a_stride, float *y, int64_t y_stride) {
     const int64_t nrows16 = nrows & ~(int64_t)15;
-    if (ncols < 4 || nrows16 == 0 || row_bytes > (size_t)(INT32_MAX / 16)) {
+    if (ncols < KQ_SMALL_COLS || nrows16 == 0 || row_bytes > (size_t)(INT32_MAX / 16)) {
         kq_gemm_small(type, n, nrows, w, row_bytes, ncols, a, a_stride, y, y_stride);
         return;
     }

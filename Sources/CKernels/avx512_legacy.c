@@ -371,7 +371,9 @@ INLINE void quant_gemm_cols(const int type, const int C, int64_t nb, int64_t nro
         const char *wp[4];
         UNROLL
         for (int i = 0; i < QG_R; i++) wp[i] = wb + (size_t)(r + i) * row_bytes;
-        quant_tile(type, QG_R, C, nb, wp, ap, out, NULL);
+        // the next tile's rows prefetched as in the gemv (short rows: the hardware
+        // prefetchers start too late)
+        quant_tile(type, QG_R, C, nb, wp, ap, out, r + 2 * QG_R <= nrows ? wp[0] + QG_R * row_bytes : NULL);
         UNROLL
         for (int i = 0; i < QG_R; i++)
             UNROLL
@@ -594,13 +596,21 @@ INLINE void quant_gemm_repacked(const int type, int64_t nb, int64_t nrows16, con
     }
 }
 
+// Columns below which the tiles straight from the stored weights beat the repacked ones:
+// repacking 16 rows costs about as much as 4 or 5 columns of products (decode steps of a
+// few sequences, see docs/RWKV.md "Batched decode"; measured on Zen 4: Q8_0 768 x 768 and
+// 65536 x 768 with 4 columns 2-3x faster than repacked).
+#ifndef QG_SMALL_COLS
+#define QG_SMALL_COLS 8
+#endif
+
 // Repacked 16-row tiles when there are enough columns; the rest (rows past a multiple of
 // 16, few columns) by the tiles above.
 INLINE void quant_gemm(const int type, int64_t n, int64_t nrows, const void *w,
                        size_t row_bytes, int64_t ncols, const void *a, size_t a_stride,
                        float *y, int64_t y_stride) {
     const int64_t nrows16 = nrows & ~(int64_t)15;
-    if (ncols < 4 || nrows16 == 0 || row_bytes > (size_t)(INT32_MAX / 16)) {
+    if (ncols < QG_SMALL_COLS || nrows16 == 0 || row_bytes > (size_t)(INT32_MAX / 16)) {
         quant_gemm_small(type, n, nrows, w, row_bytes, ncols, a, a_stride, y, y_stride);
         return;
     }
@@ -838,35 +848,52 @@ FG_TILE(1, 2)
 FG_TILE(1, 1)
 
 // Few columns: tiles straight from the stored weights (converting them for the scratch
-// costs more than it saves).
+// costs more than it saves). Rows outside, columns inside: a tile's rows are read from
+// memory once and stay in L1 for the other column pairs (an odd last column runs as a
+// 4 x 1 tile, gemv's shape). Every (row, column) keeps float_tile's own accumulators, so
+// the tile shape does not change a bit.
 INLINE void float_gemm_small(const int type, int64_t n, int64_t nrows, const void *w,
                        size_t row_bytes, int64_t ncols, const void *a, size_t a_stride,
                        float *y, int64_t y_stride) {
     const char *wb = w, *ab = a;
-    int64_t c = 0;
-    for (; c + 2 <= ncols; c += 2) {
-        const float *ap[2] = {(const float *)(ab + (size_t)c * a_stride),
-                              (const float *)(ab + (size_t)(c + 1) * a_stride)};
-        int64_t r = 0;
-        float out[8];
-        for (; r + 4 <= nrows; r += 4) {
-            const char *wp[4] = {wb + (size_t)r * row_bytes, wb + (size_t)(r + 1) * row_bytes,
-                                 wb + (size_t)(r + 2) * row_bytes, wb + (size_t)(r + 3) * row_bytes};
-            float_tile(type, 4, 2, n, wp, ap, out, NULL);
+    float out[8];
+    int64_t r = 0;
+    for (; r + 4 <= nrows; r += 4) {
+        const char *wp[4] = {wb + (size_t)r * row_bytes, wb + (size_t)(r + 1) * row_bytes,
+                             wb + (size_t)(r + 2) * row_bytes, wb + (size_t)(r + 3) * row_bytes};
+        // the first column pair prefetches the next tile's rows, as the gemv does
+        const char *pf = row_bytes <= 4096 && r + 8 <= nrows ? wp[0] + 4 * row_bytes : NULL;
+        int64_t c = 0;
+        for (; c + 2 <= ncols; c += 2) {
+            const float *ap[2] = {(const float *)(ab + (size_t)c * a_stride),
+                                  (const float *)(ab + (size_t)(c + 1) * a_stride)};
+            float_tile(type, 4, 2, n, wp, ap, out, c == 0 ? pf : NULL);
             UNROLL
             for (int i = 0; i < 4; i++) {
                 y[c * y_stride + r + i] = out[i * 2];
                 y[(c + 1) * y_stride + r + i] = out[i * 2 + 1];
             }
         }
-        for (; r < nrows; r++) {
-            const char *wp[1] = {wb + (size_t)r * row_bytes};
+        if (c < ncols) {
+            const float *ap[1] = {(const float *)(ab + (size_t)c * a_stride)};
+            float_tile(type, 4, 1, n, wp, ap, y + c * y_stride + r, c == 0 ? pf : NULL);
+        }
+    }
+    for (; r < nrows; r++) {
+        const char *wp[1] = {wb + (size_t)r * row_bytes};
+        int64_t c = 0;
+        for (; c + 2 <= ncols; c += 2) {
+            const float *ap[2] = {(const float *)(ab + (size_t)c * a_stride),
+                                  (const float *)(ab + (size_t)(c + 1) * a_stride)};
             float_tile(type, 1, 2, n, wp, ap, out, NULL);
             y[c * y_stride + r] = out[0];
             y[(c + 1) * y_stride + r] = out[1];
         }
+        if (c < ncols) {
+            const float *ap[1] = {(const float *)(ab + (size_t)c * a_stride)};
+            float_tile(type, 1, 1, n, wp, ap, y + c * y_stride + r, NULL);
+        }
     }
-    for (; c < ncols; c++) float_gemv(type, n, nrows, w, row_bytes, ab + (size_t)c * a_stride, y + c * y_stride);
 }
 
 typedef void (*fg_tile_fn)(int64_t, const float *const *, const float *const *, __m512 *, int, int, int64_t,

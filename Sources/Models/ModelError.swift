@@ -26,6 +26,9 @@ public enum ModelError: Error, Equatable, Sendable, CustomStringConvertible {
     case stateMismatch(String)
     /// A serialized state that is truncated or corrupt.
     case corruptState(String)
+    /// A batched step whose size, states or workspace do not fit (empty, larger than the
+    /// workspace, token and state counts that differ, one state twice).
+    case invalidBatch(String)
 
     public var description: String {
         switch self {
@@ -44,6 +47,7 @@ public enum ModelError: Error, Equatable, Sendable, CustomStringConvertible {
         case let .tooManyTokens(count, maximum): "\(count) tokens in one call; the workspace holds \(maximum)"
         case let .stateMismatch(what): "state does not fit this model: \(what)"
         case let .corruptState(what): "state is corrupt: \(what)"
+        case let .invalidBatch(what): "invalid batch: \(what)"
         }
     }
 }

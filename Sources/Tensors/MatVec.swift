@@ -251,18 +251,24 @@ private func blasRange(_ c: BlasContext, begin: Int, end: Int, thread: Int) {
     }
 }
 
-// MARK: - several independent matvecs in one parallel call
+// MARK: - several independent products in one parallel call
 
 /// A product of a `MatvecGroup`, free of references (no retain/release in the workers).
+/// `ncols == 1`: y = W a by the gemv; otherwise Y = A Wᵀ over `ncols` activation rows by
+/// the gemm (`aStride` bytes between activation rows, `yStride` floats between outputs).
 struct GemvTask {
     var gemv: roost_gemv_fn
+    var gemm: roost_gemm_fn?
     var n: Int64
     var w: UnsafeRawPointer
     var rowBytes: Int
     var firstRow: Int // in the group's concatenated row space
     var rows: Int
+    var ncols: Int64
     var a: UnsafeRawPointer
+    var aStride: Int
     var y: UnsafeMutablePointer<Float>
+    var yStride: Int64
 }
 
 private struct GroupContext {
@@ -270,18 +276,21 @@ private struct GroupContext {
     var count: Int
 }
 
-/// Up to `capacity` independent matvecs run as one parallel call. A decode step has
+/// Up to `capacity` independent products run as one parallel call. A decode step has
 /// several products whose inputs are all ready (for RWKV-7: r, k, v and the first LoRA
 /// stages); one pool synchronization instead of one per product saves most of the
-/// synchronization cost. `add` quantizes a product's activation into its own row of the
-/// scratch (so `scratch.maxBatch >= capacity`), `run` computes them all and empties the
-/// group. Each y[r] is bitwise what `matvec` gives. Allocates nothing per call. Not
-/// Sendable: one per calling thread.
+/// synchronization cost. `add` quantizes a product's activation rows into rows of the
+/// scratch of their own (so `scratch.maxBatch` must cover the activation rows of all
+/// products of a group), `run` computes them all and empties the group. Each output is
+/// bitwise what `matvec` gives for its activation row (single products run the gemv,
+/// batched ones the gemm, whose contract is the gemv's bits). Allocates nothing per call.
+/// Not Sendable: one per calling thread.
 public final class MatvecGroup {
     public let capacity: Int
     private let tasks: UnsafeMutablePointer<GemvTask>
     private var count = 0
     private var totalRows = 0
+    private var scratchRows = 0
 
     public init(capacity: Int) {
         self.capacity = max(1, capacity)
@@ -294,23 +303,46 @@ public final class MatvecGroup {
     /// in the group and in the scratch.
     public func add(_ w: WeightMatrix, x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>,
                     scratch: MatScratch, kernels: Kernels) {
-        precondition(count < capacity && count < scratch.maxBatch,
+        add(w, x: x, xStride: w.cols, batch: 1, y: y, yStride: w.rows, scratch: scratch, kernels: kernels)
+    }
+
+    /// Adds Y = X Wᵀ for `batch` activation rows (x: [batch, cols], row c at
+    /// x + c * xStride -> y: [batch, rows], row c at y + c * yStride), as `matmul` with
+    /// the kernel gemm (never BLAS): every output is bitwise what `matvec` gives for its
+    /// row. `batch == 1` is the plain matvec. Preconditions as `matmul`'s, plus room in
+    /// the group and `batch` free activation rows in the scratch.
+    public func add(_ w: WeightMatrix, x: UnsafePointer<Float>, xStride: Int, batch: Int,
+                    y: UnsafeMutablePointer<Float>, yStride: Int, scratch: MatScratch, kernels: Kernels) {
+        precondition(batch >= 1 && xStride >= w.cols && yStride >= w.rows, "MatvecGroup: bad batch or strides")
+        precondition(count < capacity && scratchRows + batch <= scratch.maxBatch,
                      "MatvecGroup: full (capacity \(capacity), scratch rows \(scratch.maxBatch))")
         precondition(w.cols <= scratch.maxCols, "MatvecGroup: \(w) has more columns than the scratch's \(scratch.maxCols)")
         guard let gemv = kernels.gemv(w.type) else {
             preconditionFailure("MatvecGroup: the \(kernels.path.name) kernels have no gemv for \(w.type.name)")
         }
+        let gemm = kernels.gemm(w.type)
+        guard batch == 1 || gemm != nil else {
+            preconditionFailure("MatvecGroup: the \(kernels.path.name) kernels have no gemm for \(w.type.name)")
+        }
         let format = w.type.activationFormat
         let a: UnsafeRawPointer
+        let aStride: Int
         if format == .f32 {
             a = UnsafeRawPointer(x)
+            aStride = xStride * MemoryLayout<Float>.stride
         } else {
-            let row = scratch.activations.pointer + count * scratch.activationStride
-            quantizeActivation(x, n: w.cols, format: format, into: row, kernels: kernels)
-            a = UnsafeRawPointer(row)
+            aStride = scratch.activationStride
+            let first = scratch.activations.pointer + scratchRows * aStride
+            for c in 0..<batch {
+                quantizeActivation(x + c * xStride, n: w.cols, format: format, into: first + c * aStride,
+                                   kernels: kernels)
+            }
+            a = UnsafeRawPointer(first)
+            scratchRows += batch
         }
-        tasks[count] = GemvTask(gemv: gemv, n: Int64(w.cols), w: w.base, rowBytes: w.rowBytes,
-                                firstRow: totalRows, rows: w.rows, a: a, y: y)
+        tasks[count] = GemvTask(gemv: gemv, gemm: gemm, n: Int64(w.cols), w: w.base, rowBytes: w.rowBytes,
+                                firstRow: totalRows, rows: w.rows, ncols: Int64(batch), a: a, aStride: aStride,
+                                y: y, yStride: Int64(yStride))
         count += 1
         totalRows += w.rows
     }
@@ -320,6 +352,7 @@ public final class MatvecGroup {
         defer {
             count = 0
             totalRows = 0
+            scratchRows = 0
         }
         guard totalRows > 0 else { return }
         var ctx = GroupContext(tasks: UnsafePointer(tasks), count: count)
@@ -331,7 +364,12 @@ public final class MatvecGroup {
                     let lo = max(b, t.firstRow), hi = min(e, t.firstRow + t.rows)
                     if lo >= hi { continue }
                     let r = lo - t.firstRow
-                    t.gemv(t.n, Int64(hi - lo), t.w + r * t.rowBytes, t.rowBytes, t.a, t.y + r)
+                    if t.ncols > 1, let gemm = t.gemm {
+                        gemm(t.n, Int64(hi - lo), t.w + r * t.rowBytes, t.rowBytes, t.ncols, t.a, t.aStride,
+                             t.y + r, t.yStride)
+                    } else {
+                        t.gemv(t.n, Int64(hi - lo), t.w + r * t.rowBytes, t.rowBytes, t.a, t.y + r)
+                    }
                 }
             }
         }

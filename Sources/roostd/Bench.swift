@@ -22,6 +22,12 @@ struct Bench: ParsableCommand {
             bandwidth is probed with the same threads before the run; the floor for one token is \
             (weight bytes read per token) / (read bandwidth), and floor_fraction is generation \
             tokens/s divided by the floor's tokens/s. See docs/PERFORMANCE.md.
+
+            With --batch N, generation is measured again with N sequences stepped together \
+            (one batched decode step feeds one token to each; the weights are read once per \
+            step): batch_gen_tokens_per_s is the aggregate tokens/s of the N sequences and \
+            batch_speedup its ratio to the single-sequence generation tokens/s of the same run. \
+            See docs/BENCHMARKS.md.
             """)
 
     @OptionGroup var options: ModelOptions
@@ -29,6 +35,7 @@ struct Bench: ParsableCommand {
     @Option(help: "Generated tokens.") var genTokens: Int = 64
     @Option(help: "Prompt tokens per forward call.") var chunk: Int = 128
     @Option(help: "Runs; the best of each phase is reported.") var repeats: Int = 1
+    @Option(help: "Also measure generation with this many sequences stepped together (1...64).") var batch: Int?
     @Flag(help: "Print JSON.") var json = false
 
     func validate() throws {
@@ -36,6 +43,7 @@ struct Bench: ParsableCommand {
         guard genTokens >= 1, genTokens <= 1 << 20 else { throw ValidationError("--gen-tokens must be in 1...1048576") }
         guard chunk >= 1, chunk <= 4096 else { throw ValidationError("--chunk must be in 1...4096") }
         guard repeats >= 1, repeats <= 100 else { throw ValidationError("--repeats must be in 1...100") }
+        if let batch { guard batch >= 1, batch <= 64 else { throw ValidationError("--batch must be in 1...64") } }
     }
 
     func run() throws {
@@ -61,8 +69,10 @@ struct Bench: ParsableCommand {
         do { try model.forward(Array(prompt.prefix(min(chunk, 8))), state: state, workspace: ws, logits: .last) } catch {
             throw CommandFailure(error.description)
         }
-        var bestPrompt = Double.infinity, bestGen = Double.infinity
+        var bestPrompt = Double.infinity, bestGen = Double.infinity, bestBatch = Double.infinity
         var generated: [Int32] = []
+        let batchRun = try batch.map { n in try BatchedGeneration(model: model, pool: pool, prompt: prompt, chunk: chunk,
+                                                                   sequences: n) }
         for r in 0..<repeats {
             say("run \(r + 1)/\(repeats): prompt of \(promptTokens) tokens...")
             state.reset()
@@ -82,9 +92,15 @@ struct Bench: ParsableCommand {
                 }
             }
             bestGen = min(bestGen, monotonicSeconds() - t1)
+            if let batchRun {
+                // Right after the single-sequence run, so both see the same machine load.
+                say("run \(r + 1)/\(repeats): \(batchRun.sequences) sequences x \(genTokens) tokens together...")
+                bestBatch = min(bestBatch, try batchRun.run(steps: genTokens))
+            }
         }
         let promptRate = Double(promptTokens) / bestPrompt
         let genRate = Double(genTokens) / bestGen
+        let batchRate = batch.map { Double($0 * genTokens) / bestBatch }
         let bytesPerToken = model.weightBytesPerToken
         let floorRate = bandwidth / Double(bytesPerToken)
         var usage = rusage()
@@ -92,7 +108,7 @@ struct Bench: ParsableCommand {
         let peakRSS = Int(usage.ru_maxrss) * 1024
         let quant = dominantType(model.file)
         if json {
-            let obj: [String: Any] = [
+            var obj: [String: Any] = [
                 "model": options.model, "arch": model.config.architecture.rawValue, "quant": quant,
                 "threads": pool.threads, "kernels": model.kernels.path.name,
                 "prompt_tokens": promptTokens, "gen_tokens": genTokens, "chunk": chunk,
@@ -102,6 +118,11 @@ struct Bench: ParsableCommand {
                 "floor_fraction": genRate / floorRate, "load_seconds": loadSeconds,
                 "file_bytes": model.file.fileSize, "state_bytes": state.byteCount,
             ]
+            if let batch, let batchRate {
+                obj["batch"] = batch
+                obj["batch_gen_tokens_per_s"] = batchRate
+                obj["batch_speedup"] = batchRate / genRate
+            }
             let out = try JSONSerialization.data(withJSONObject: obj, options: [.sortedKeys, .prettyPrinted])
             FileHandle.standardOutput.write(out + Data("\n".utf8))
         } else {
@@ -114,6 +135,10 @@ struct Bench: ParsableCommand {
             lines.append("weights/token \(mb(Double(bytesPerToken))); read bandwidth \(String(format: "%.1f GB/s", bandwidth / 1e9))")
             lines.append(String(format: "floor        %.2f tokens/s; generation at %.0f%% of the floor", floorRate, 100 * genRate / floorRate))
             lines.append("peak RSS     \(mb(Double(peakRSS))); state \(state.byteCount) bytes")
+            if let batch, let batchRate {
+                lines.append(String(format: "batch        %d sequences together: %.2f tokens/s in all, %.2fx one sequence",
+                                    batch, batchRate, batchRate / genRate))
+            }
             print(lines.joined(separator: "\n"))
         }
     }
@@ -134,5 +159,49 @@ struct Bench: ParsableCommand {
         do { return try MemoryBandwidth.probe(bytes: bytes, pool: pool, minRounds: 7, minSeconds: 0) } catch {
             throw CommandFailure(error.description)
         }
+    }
+}
+
+/// Generation with `sequences` sequences stepped together by `forwardBatch`. Every
+/// sequence starts from the prompt's state with its own first token, then continues
+/// greedily.
+private struct BatchedGeneration {
+    let model: RWKVModel
+    let sequences: Int
+    let workspace: RWKVBatchWorkspace
+    let start: RWKVState
+    let states: [RWKVState]
+    let first: Int
+
+    init(model: RWKVModel, pool: WorkerPool, prompt: [Int32], chunk: Int, sequences n: Int) throws {
+        self.model = model
+        sequences = n
+        do {
+            let ws = try RWKVWorkspace(model: model, maxTokens: chunk, pool: pool)
+            workspace = try RWKVBatchWorkspace(model: model, maxBatch: n, pool: pool)
+            start = model.makeState()
+            try model.forward(prompt, state: start, workspace: ws, logits: .last)
+            first = Ops.argmax(ws.logits, n: model.config.vocabulary)
+        } catch { throw CommandFailure(error.description) }
+        let s = start
+        states = (0..<n).map { _ in s.copy() }
+    }
+
+    /// Seconds for `steps` batched steps (`steps * sequences` tokens).
+    func run(steps: Int) throws -> Double {
+        let v = model.config.vocabulary
+        var tokens = [Int32](repeating: 0, count: sequences)
+        for i in 0..<sequences {
+            do { try states[i].assign(from: start) } catch { throw CommandFailure(error.description) }
+            tokens[i] = Int32((first + i) % v)
+        }
+        let t0 = monotonicSeconds()
+        for _ in 0..<steps {
+            do { try model.forwardBatch(tokens: tokens, states: states, workspace: workspace) } catch {
+                throw CommandFailure(error.description)
+            }
+            for i in 0..<sequences { tokens[i] = Int32(Ops.argmax(workspace.logits + i * v, n: v)) }
+        }
+        return monotonicSeconds() - t0
     }
 }

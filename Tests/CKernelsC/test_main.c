@@ -337,7 +337,7 @@ static void test_gemv_gemm(const roost_kernels *k, const roost_kernels *ref, int
             const int64_t s[] = {256, 768, 4096};
             for (int i = 0; i < 3; i++) sizes[nsizes++] = s[i];
         }
-        // 37 rows and up to 17 columns reach the repacked gemm tiles (16 / 8 rows, 4+ columns).
+        // 37 rows and up to 17 columns reach the repacked gemm tiles (16 / 8 rows, AVX-512: 8+ columns).
         static const int64_t row_counts[] = {1, 3, 4, 5, 13, 37};
         for (int si = 0; si < nsizes; si++) {
             const int64_t n = sizes[si];
@@ -403,8 +403,8 @@ static void test_gemv_gemm(const roost_kernels *k, const roost_kernels *ref, int
                       (long long)n, (long long)nrows);
 
                 // 3. gemm == gemv per column, bitwise, for several column counts; pads untouched.
-                static const int64_t col_counts[] = {1, 2, 3, 5, 9, 17};
-                for (int ci = 0; ci < 6; ci++) {
+                static const int64_t col_counts[] = {1, 2, 3, 4, 5, 7, 8, 9, 17};
+                for (int ci = 0; ci < 9; ci++) {
                     const int64_t nc = col_counts[ci];
                     const int64_t y_stride = nrows + 3;
                     float *g = xmalloc((size_t)(y_stride * nc) * sizeof(float));

@@ -36,4 +36,40 @@ import Testing
             }
         }
     }
+
+    /// Batched products (1 to 6 activation rows, strided) in one group give bitwise what
+    /// matvec gives for each row.
+    @Test func batchedGroupEqualsMatvecPerRow() throws {
+        let shapes: [(QuantType, Int, Int, Int)] = [(.q8_0, 48, 256, 4), (.f32, 37, 96, 3), (.q4_K, 32, 512, 6),
+                                                   (.f16, 64, 64, 2), (.q4_0, 19, 64, 1), (.q6_K, 16, 256, 5)]
+        let ws = try shapes.enumerated().map { i, s in try makeMatrix(s.0, rows: s.1, cols: s.2, seed: UInt64(140 + i)) }
+        let pool = WorkerPool(threads: 2)
+        for kernels in availablePaths {
+            let scratch = try MatScratch(maxCols: 512, maxBatch: 21, threads: pool.threads)
+            let group = MatvecGroup(capacity: 8)
+            // x rows `cols + 3` apart, y rows `rows + 5` apart.
+            let xs = shapes.enumerated().map { i, s in randomVector((s.2 + 3) * s.3, seed: UInt64(190 + i)) }
+            let xp = xs.map { x -> UnsafeMutablePointer<Float> in
+                let p = UnsafeMutablePointer<Float>.allocate(capacity: x.count)
+                p.initialize(from: x, count: x.count)
+                return p
+            }
+            let yp = shapes.map { UnsafeMutablePointer<Float>.allocate(capacity: ($0.1 + 5) * $0.3) }
+            for (i, s) in shapes.enumerated() {
+                group.add(ws[i], x: xp[i], xStride: s.2 + 3, batch: s.3, y: yp[i], yStride: s.1 + 5, scratch: scratch,
+                          kernels: kernels)
+            }
+            group.run(pool: pool)
+            for (i, s) in shapes.enumerated() {
+                for c in 0..<s.3 {
+                    let x = Array(xs[i][(c * (s.2 + 3))..<(c * (s.2 + 3) + s.2)])
+                    let want = try runMatvec(ws[i], x, pool: pool, kernels: kernels)
+                    let got = Array(UnsafeBufferPointer(start: yp[i] + c * (s.1 + 5), count: s.1))
+                    #expect(bitsEqual(got, want), "\(kernels.path): product \(i) (\(s.0)), row \(c) differs from matvec")
+                }
+            }
+            xp.forEach { $0.deallocate() }
+            yp.forEach { $0.deallocate() }
+        }
+    }
 }

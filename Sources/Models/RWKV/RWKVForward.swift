@@ -33,21 +33,32 @@ public final class RWKVWorkspace {
     let mix: [FloatPtr] // 6 x [T][C]
     let lora: FloatPtr  // [T][maxLoRAWidth]
     let loraA, loraG, loraV: FloatPtr // [T][maxLoRAWidth] each (RWKV-7's LoRAs side by side)
-    /// Independent products of a decode step, run as one parallel call.
+    /// Independent products of a step, run as one parallel call: decode steps, and
+    /// batched steps of up to `groupColumns` columns.
     let group = MatvecGroup(capacity: 8)
+    let groupColumns: Int
     let hidden: FloatPtr // [T][F]
     /// The logits of the last `forward` (see `LogitsMode`).
     public let logits: UnsafeMutablePointer<Float>
 
-    public init(model: RWKVModel, maxTokens: Int = 64, pool: WorkerPool, allLogits: Bool = false) throws(ModelError) {
+    public convenience init(model: RWKVModel, maxTokens: Int = 64, pool: WorkerPool,
+                            allLogits: Bool = false) throws(ModelError) {
+        try self.init(model: model, maxTokens: maxTokens, pool: pool, allLogits: allLogits, groupColumns: 1)
+    }
+
+    /// `groupColumns`: chunks of up to that many columns queue their independent
+    /// products in `group` (the scratch then holds 8 activation rows per column).
+    init(model: RWKVModel, maxTokens: Int, pool: WorkerPool, allLogits: Bool, groupColumns: Int) throws(ModelError) {
         let cfg = model.config
         let t = max(1, maxTokens)
         self.maxTokens = t
         self.pool = pool
         self.allLogits = allLogits
         self.vocabulary = cfg.vocabulary
+        self.groupColumns = max(1, min(groupColumns, t))
         do {
-            scratch = try MatScratch(maxCols: cfg.maxMatrixInputs, maxBatch: max(t, 8), threads: pool.threads)
+            scratch = try MatScratch(maxCols: cfg.maxMatrixInputs, maxBatch: max(t, 8 * self.groupColumns),
+                                     threads: pool.threads)
         } catch { throw .tensor(name: "workspace", error) }
         let c = cfg.embedding
         let rows = t * c
@@ -83,6 +94,14 @@ public final class RWKVWorkspace {
     }
 }
 
+/// Whose recurrent state each column (row of the workspace) of a forward pass continues.
+enum Columns {
+    /// Consecutive tokens of one sequence.
+    case chunk(RWKVState)
+    /// One token for each sequence: column t continues states[t] (distinct states).
+    case batch([RWKVState])
+}
+
 extension RWKVModel {
     /// Runs `tokens` through the model from `state`, in chunks of at most
     /// `workspace.maxTokens`, updating the state; computes the logits `mode` asks for.
@@ -102,7 +121,7 @@ extension RWKVModel {
             let n = min(ws.maxTokens, tokens.count - start)
             let last = start + n == tokens.count
             let chunk = UnsafeBufferPointer(rebasing: tokens[start..<(start + n)])
-            chunkForward(chunk, state: state, ws: ws, logits: last ? mode : .none)
+            forwardColumns(chunk, .chunk(state), ws: ws, logits: last ? mode : .none)
             start += n
         }
     }
@@ -137,12 +156,15 @@ extension RWKVModel {
         }
     }
 
-    /// Queues y[t] = W x[t] in the decode group when T == 1 (run by `flush`), else runs
-    /// the batched product now.
+    /// Queues y[t] = W x[t] in the group when T is at most `ws.groupColumns` (run by
+    /// `flush`; T == 1 is the decode step's matvec), else runs the batched product now.
     @inline(__always)
     func mmAdd(_ w: WeightMatrix, _ x: UnsafePointer<Float>, xStride: Int, _ y: FloatPtr, _ T: Int, _ ws: RWKVWorkspace) {
         if T == 1 {
             ws.group.add(w, x: x, y: y, scratch: ws.scratch, kernels: kernels)
+        } else if T <= ws.groupColumns {
+            ws.group.add(w, x: x, xStride: xStride, batch: T, y: y, yStride: w.rows, scratch: ws.scratch,
+                         kernels: kernels)
         } else {
             mm(w, x, xStride: xStride, y, T, ws)
         }
@@ -152,8 +174,10 @@ extension RWKVModel {
     @inline(__always)
     func flush(_ ws: RWKVWorkspace) { ws.group.run(pool: ws.pool) }
 
-    private func chunkForward(_ tokens: UnsafeBufferPointer<Int32>, state: RWKVState, ws: RWKVWorkspace,
-                              logits mode: LogitsMode) {
+    /// Runs one column per token: `.chunk` consecutive tokens of one sequence, or `.batch`
+    /// one token for each of several sequences. Row t of the workspace is column t.
+    func forwardColumns(_ tokens: UnsafeBufferPointer<Int32>, _ cols: Columns, ws: RWKVWorkspace,
+                        logits mode: LogitsMode) {
         let T = tokens.count
         let c = config.embedding
         let n = T * c
@@ -165,19 +189,22 @@ extension RWKVModel {
         }
         for (i, layer) in layers.enumerated() {
             // Time mix.
-            normAndShift(layer.attnNorm, shift: state.attShift(i), T: T, ws: ws)
+            normAndShift(layer.attnNorm, cols, layer: i, channelMix: false, T: T, ws: ws)
             switch layer.mix {
-            case let .v5(m): timeMix5(layer, m, state: state, layerIndex: i, T: T, ws: ws)
-            case let .v6(m): timeMix6(layer, m, state: state, layerIndex: i, T: T, ws: ws)
-            case let .v7(m): timeMix7(layer, m, state: state, layerIndex: i, T: T, ws: ws)
+            case let .v5(m): timeMix5(layer, m, cols, layerIndex: i, T: T, ws: ws)
+            case let .v6(m): timeMix6(layer, m, cols, layerIndex: i, T: T, ws: ws)
+            case let .v7(m): timeMix7(layer, m, cols, layerIndex: i, T: T, ws: ws)
             }
             for j in 0..<n { ws.x[j] += ws.att[j] }
             // Channel mix.
-            normAndShift(layer.ffnNorm, shift: state.ffnShift(i), T: T, ws: ws)
+            normAndShift(layer.ffnNorm, cols, layer: i, channelMix: true, T: T, ws: ws)
             channelMix(layer, T: T, ws: ws)
             for j in 0..<n { ws.x[j] += ws.att[j] }
         }
-        state.tokenCount += T
+        switch cols {
+        case let .chunk(state): state.tokenCount += T
+        case let .batch(states): for s in states { s.tokenCount += 1 }
+        }
         switch mode {
         case .none:
             return
@@ -194,19 +221,68 @@ extension RWKVModel {
         }
     }
 
-    /// xn[t] = LayerNorm(x[t]); sx[t] = xn[t-1] - xn[t] with xn[-1] = shift; shift = xn[T-1].
-    private func normAndShift(_ norm: NormWeights, shift: FloatPtr, T: Int, ws: RWKVWorkspace) {
+    /// xn[t] = LayerNorm(x[t]); sx[t] = prev[t] - xn[t]; then the shift state takes the
+    /// last xn of its sequence. `.chunk`: prev[t] = xn[t-1], prev[0] = the state's shift.
+    /// `.batch`: prev[t] = the shift of column t's own state.
+    private func normAndShift(_ norm: NormWeights, _ cols: Columns, layer i: Int, channelMix: Bool, T: Int,
+                              ws: RWKVWorkspace) {
         let c = config.embedding
         for t in 0..<T {
             Ops.layerNorm(ws.x + t * c, weight: norm.weight, bias: norm.bias, eps: config.normEps, n: c,
                           into: ws.xn + t * c)
         }
-        for t in 0..<T {
-            let prev = t == 0 ? UnsafePointer(shift) : UnsafePointer(ws.xn + (t - 1) * c)
-            let cur = ws.xn + t * c, d = ws.sx + t * c
-            for j in 0..<c { d[j] = prev[j] - cur[j] }
+        switch cols {
+        case let .chunk(state):
+            let shift = channelMix ? state.ffnShift(i) : state.attShift(i)
+            for t in 0..<T {
+                let prev = t == 0 ? UnsafePointer(shift) : UnsafePointer(ws.xn + (t - 1) * c)
+                tokenShift(prev, ws.xn + t * c, ws.sx + t * c)
+            }
+            shift.update(from: ws.xn + (T - 1) * c, count: c)
+        case let .batch(states):
+            for t in 0..<T {
+                let shift = channelMix ? states[t].ffnShift(i) : states[t].attShift(i)
+                tokenShift(shift, ws.xn + t * c, ws.sx + t * c)
+                shift.update(from: ws.xn + t * c, count: c)
+            }
         }
-        shift.update(from: ws.xn + (T - 1) * c, count: c)
+    }
+
+    /// d = prev - cur over C floats.
+    @inline(__always)
+    private func tokenShift(_ prev: UnsafePointer<Float>, _ cur: UnsafePointer<Float>, _ d: FloatPtr) {
+        for j in 0..<config.embedding { d[j] = prev[j] - cur[j] }
+    }
+
+    /// The RWKV-5/6 recurrence of layer i over the T columns (rows C floats apart, w rows
+    /// `wStride` apart): one call over the chunk, or one step per sequence of a batch.
+    private func recurrence6(_ cols: Columns, layer i: Int, T: Int, r: FloatPtr, k: FloatPtr, v: FloatPtr,
+                             w: FloatPtr, wStride: Int, u: FloatPtr, out: FloatPtr) {
+        let c = config.embedding, h = Int64(config.heads), hs = Int64(config.headSize)
+        switch cols {
+        case let .chunk(state):
+            wkv6(Int64(T), h, hs, r, k, v, w, Int64(wStride), u, state.wkv(i), out)
+        case let .batch(states):
+            for t in 0..<T {
+                let o = t * c
+                wkv6(1, h, hs, r + o, k + o, v + o, w + t * wStride, Int64(wStride), u, states[t].wkv(i), out + o)
+            }
+        }
+    }
+
+    /// The RWKV-7 recurrence of layer i over the T columns, as `recurrence6`.
+    private func recurrence7(_ cols: Columns, layer i: Int, T: Int, r: FloatPtr, w: FloatPtr, k: FloatPtr,
+                             v: FloatPtr, a: FloatPtr, b: FloatPtr, out: FloatPtr) {
+        let c = config.embedding, h = Int64(config.heads), hs = Int64(config.headSize)
+        switch cols {
+        case let .chunk(state):
+            wkv7(Int64(T), h, hs, r, w, k, v, a, b, state.wkv(i), out)
+        case let .batch(states):
+            for t in 0..<T {
+                let o = t * c
+                wkv7(1, h, hs, r + o, w + o, k + o, v + o, a + o, b + o, states[t].wkv(i), out + o)
+            }
+        }
     }
 
     /// dst[t] = xn[t] + sx[t] * lerp (lerp: [C], the same for every token).
@@ -229,7 +305,7 @@ extension RWKVModel {
         }
     }
 
-    private func timeMix5(_ layer: RWKVLayer, _ m: RWKV5Mix, state: RWKVState, layerIndex i: Int, T: Int,
+    private func timeMix5(_ layer: RWKVLayer, _ m: RWKV5Mix, _ cols: Columns, layerIndex i: Int, T: Int,
                           ws: RWKVWorkspace) {
         let c = config.embedding, n = T * c
         lerp(ws.mix[0], m.lerpK, T: T, ws: ws)
@@ -242,14 +318,13 @@ extension RWKVModel {
         mmAdd(m.gate, ws.mix[3], xStride: c, ws.g, T, ws)
         flush(ws)
         for j in 0..<n { ws.g[j] = Ops.silu(ws.g[j]) }
-        wkv6(Int64(T), Int64(config.heads), Int64(config.headSize), ws.r, ws.k, ws.v, m.decay, 0, m.first,
-                     state.wkv(i), ws.out)
+        recurrence6(cols, layer: i, T: T, r: ws.r, k: ws.k, v: ws.v, w: m.decay, wStride: 0, u: m.first, out: ws.out)
         groupNorm(layer, T: T, ws: ws)
         for j in 0..<n { ws.out[j] *= ws.g[j] }
         mm(layer.output, ws.out, xStride: c, ws.att, T, ws)
     }
 
-    private func timeMix6(_ layer: RWKVLayer, _ m: RWKV6Mix, state: RWKVState, layerIndex i: Int, T: Int,
+    private func timeMix6(_ layer: RWKVLayer, _ m: RWKV6Mix, _ cols: Columns, layerIndex i: Int, T: Int,
                           ws: RWKVWorkspace) {
         let c = config.embedding, n = T * c
         let d = config.mixRank, d5 = 5 * d
@@ -282,14 +357,13 @@ extension RWKVModel {
             for q in 0..<c { ws.w[o + q] = expf(-expf(m.decay[q] + ws.w[o + q])) }
         }
         for j in 0..<n { ws.g[j] = Ops.silu(ws.g[j]) }
-        wkv6(Int64(T), Int64(config.heads), Int64(config.headSize), ws.r, ws.k, ws.v, ws.w, Int64(c), m.first,
-                     state.wkv(i), ws.out)
+        recurrence6(cols, layer: i, T: T, r: ws.r, k: ws.k, v: ws.v, w: ws.w, wStride: c, u: m.first, out: ws.out)
         groupNorm(layer, T: T, ws: ws)
         for j in 0..<n { ws.out[j] *= ws.g[j] }
         mm(layer.output, ws.out, xStride: c, ws.att, T, ws)
     }
 
-    private func timeMix7(_ layer: RWKVLayer, _ m: RWKV7Mix, state: RWKVState, layerIndex i: Int, T: Int,
+    private func timeMix7(_ layer: RWKVLayer, _ m: RWKV7Mix, _ cols: Columns, layerIndex i: Int, T: Int,
                           ws: RWKVWorkspace) {
         let c = config.embedding, n = T * c
         let heads = config.heads, hs = config.headSize
@@ -345,7 +419,7 @@ extension RWKVModel {
             ws.b[j] = ws.tmp[j] * ws.a[j]
             ws.tmp[j] = -ws.tmp[j]
         }
-        wkv7(Int64(T), Int64(heads), Int64(hs), ws.r, ws.w, ws.k, ws.v, ws.tmp, ws.b, state.wkv(i), ws.out)
+        recurrence7(cols, layer: i, T: T, r: ws.r, w: ws.w, k: ws.k, v: ws.v, a: ws.tmp, b: ws.b, out: ws.out)
         groupNorm(layer, T: T, ws: ws)
         // out += v * sum_head(r * k * r_k); out *= g
         for t in 0..<T {
