@@ -55,6 +55,10 @@ final class ModelWorker: @unchecked Sendable {
     // Owned by the model thread:
     private var active: [GenerationSequence] = []
     private var workspace: RWKVWorkspace?
+    private var batchWorkspace: RWKVBatchWorkspace?
+    private var batchTokens: [Int32] = []
+    private var batchStates: [RWKVState] = []
+    private var batchSequences: [GenerationSequence] = []
     private var logits: [Float]
 
     struct PrefixEntry {
@@ -75,6 +79,7 @@ final class ModelWorker: @unchecked Sendable {
         logits = [Float](repeating: 0, count: model.config.vocabulary)
         do {
             workspace = try RWKVWorkspace(model: model, maxTokens: max(1, limits.prefillChunk), pool: pool)
+            batchWorkspace = try RWKVBatchWorkspace(model: model, maxBatch: max(1, limits.maxActive), pool: pool)
         } catch {
             throw .modelUnavailable(name: model.file.path, reason: error.description)
         }
@@ -210,9 +215,7 @@ final class ModelWorker: @unchecked Sendable {
         for seq in active where !seq.finished && seq.inPrefill {
             prefillChunk(seq)
         }
-        for seq in active where !seq.finished && !seq.inPrefill && seq.started {
-            decodeStep(seq)
-        }
+        decodeStep(active.filter { !$0.finished && !$0.inPrefill && $0.started && $0.pending != nil })
         let before = active.count
         active.removeAll { $0.finished }
         if active.count != before {
@@ -254,18 +257,35 @@ final class ModelWorker: @unchecked Sendable {
         sampleAndEmit(seq)
     }
 
-    private func decodeStep(_ seq: GenerationSequence) {
-        guard let ws = workspace, let token = seq.pending else { return }
+    /// One decode step for every generating sequence at once (continuous batching): the
+    /// projections run as one product over the sequences, and each sequence's logits are
+    /// bitwise those of decoding it alone.
+    private func decodeStep(_ seqs: [GenerationSequence]) {
+        guard !seqs.isEmpty, let ws = batchWorkspace else { return }
+        batchTokens.removeAll(keepingCapacity: true)
+        batchStates.removeAll(keepingCapacity: true)
+        batchSequences.removeAll(keepingCapacity: true)
+        for seq in seqs {
+            guard let token = seq.pending else { continue }
+            batchTokens.append(token)
+            batchStates.append(seq.state)
+            batchSequences.append(seq)
+        }
         do {
-            try model.forward(token: token, state: seq.state, workspace: ws, logits: .last)
+            try model.forwardBatch(tokens: batchTokens, states: batchStates, workspace: ws)
         } catch {
-            fail(seq, error.description)
+            for seq in batchSequences { fail(seq, error.description) }
             return
         }
-        seq.pending = nil
         let vocab = model.config.vocabulary
-        for i in 0..<vocab { logits[i] = ws.logits[i] }
-        sampleAndEmit(seq)
+        for (i, seq) in batchSequences.enumerated() {
+            seq.pending = nil
+            let row = ws.logits(i)
+            for j in 0..<vocab { logits[j] = row[j] }
+            sampleAndEmit(seq)
+        }
+        batchStates.removeAll(keepingCapacity: true)
+        batchSequences.removeAll(keepingCapacity: true)
     }
 
     /// Samples the next token from `logits`, emits its text, and ends the sequence on EOS, a
