@@ -360,6 +360,7 @@ final class ModelWorker: @unchecked Sendable {
             }
         }
         onFinish(seq, self)
+        seq.cancel.markFinished()
         seq.emit(.finished(reason: reason, usage: usage))
     }
 

@@ -6,9 +6,13 @@ import Tokenizers
 /// A cancellation flag shared by the API layer (client gone, timeout) and the model thread.
 public final class CancellationFlag: Sendable {
     private let flag = Atomic<Bool>(false)
+    private let done = Atomic<Bool>(false)
     public init() {}
     public func cancel() { flag.store(true, ordering: .relaxed) }
     public var isCancelled: Bool { flag.load(ordering: .relaxed) }
+    /// Set once the request has ended (for whatever reason); cancelling it then does nothing.
+    public var isFinished: Bool { done.load(ordering: .acquiring) }
+    func markFinished() { done.store(true, ordering: .releasing) }
 }
 
 /// One request in flight on a model's thread: its state, sampler, decoder and stop matcher.

@@ -56,7 +56,7 @@ enum InternalHeaders {
 /// Tracks open connections so that a request can learn when its client has gone.
 final class ConnectionRegistry: Sendable {
     static let shared = ConnectionRegistry()
-    private let state = Mutex<(next: UInt64, open: [UInt64: [@Sendable () -> Void]])>((1, [:]))
+    private let state = Mutex<(next: UInt64, open: [UInt64: [(flag: CancellationFlag, cancel: @Sendable () -> Void)]])>((1, [:]))
 
     func open() -> UInt64 {
         state.withLock { s in
@@ -67,21 +67,27 @@ final class ConnectionRegistry: Sendable {
         }
     }
 
-    /// Runs `handler` when connection `id` closes (at once if it already has).
-    func onClose(_ id: UInt64, _ handler: @escaping @Sendable () -> Void) {
+    /// Cancels `flag` when connection `id` closes (at once if it already has). Entries of
+    /// requests that have finished are dropped, so a long keep-alive connection holds only
+    /// its running requests.
+    func cancelOnClose(_ id: UInt64, _ flag: CancellationFlag, _ cancel: @escaping @Sendable () -> Void) {
         let runNow = state.withLock { s -> Bool in
             guard s.open[id] != nil else { return true }
-            s.open[id]?.append(handler)
+            s.open[id]?.removeAll { $0.flag.isFinished }
+            s.open[id]?.append((flag, cancel))
             return false
         }
-        if runNow { handler() }
+        if runNow { cancel() }
     }
+
+    /// Requests registered on connection `id` (for tests).
+    func registered(_ id: UInt64) -> Int { state.withLock { $0.open[id]?.count ?? 0 } }
 
     func isOpen(_ id: UInt64) -> Bool { state.withLock { $0.open[id] != nil } }
 
     func close(_ id: UInt64) {
         let handlers = state.withLock { s in s.open.removeValue(forKey: id) ?? [] }
-        for h in handlers { h() }
+        for h in handlers where !h.flag.isFinished { h.cancel() }
     }
 }
 

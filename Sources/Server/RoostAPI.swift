@@ -56,7 +56,7 @@ public final class RoostAPI: Sendable {
             throw error.apiError
         }
         if let conn = connectionID(request) {
-            ConnectionRegistry.shared.onClose(conn) { handle.cancel() }
+            ConnectionRegistry.shared.cancelOnClose(conn, handle.cancellation) { handle.cancel() }
         }
         return handle
     }

@@ -228,6 +228,24 @@ func object(_ b: ByteBuffer) throws -> [String: Any] {
         #expect(throws: ListenerError.notASocket(path: path)) { try SocketPath.prepare(path) }
     }
 
+    @Test func connectionRegistryCancelsOnlyRunningRequests() {
+        let r = ConnectionRegistry()
+        let conn = r.open()
+        let done = CancellationFlag()
+        done.markFinished()
+        for _ in 0..<5 { r.cancelOnClose(conn, done) { done.cancel() } }
+        let running = CancellationFlag()
+        r.cancelOnClose(conn, running) { running.cancel() }
+        #expect(r.registered(conn) == 1)
+        r.close(conn)
+        #expect(running.isCancelled)
+        #expect(!done.isCancelled)
+        // Registering on a closed connection cancels at once.
+        let late = CancellationFlag()
+        r.cancelOnClose(conn, late) { late.cancel() }
+        #expect(late.isCancelled)
+    }
+
     @Test func accessPolicy() {
         let p = AccessPolicy(uids: [1234], groups: [])
         #expect(p.allows(uid: 0, gid: 0, pid: 1))
