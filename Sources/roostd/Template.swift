@@ -13,7 +13,8 @@ struct Template: ParsableCommand {
             object with "messages" and other template variables (e.g. "tools", "enable_thinking"). \
             Without a template in the model (or no model and no --template-file) the RWKV World \
             convention is used. --cases FILE renders many cases in one run: a JSON array of \
-            {"template_file", "messages", "add_generation_prompt", "bos", "eos", "extra"}; prints a \
+            {"template_file", "messages", "add_generation_prompt", "bos", "eos", "extra", "raw_messages"}; \
+            with "raw_messages": true the messages reach the template as given; prints a \
             JSON array of {"prompt": ...} or {"error": ..., "kind": ...}.
             """)
 
@@ -152,14 +153,25 @@ struct Template: ParsableCommand {
                 template = ChatTemplate.rwkvWorld
             }
             do {
-                let (msgs, base) = try Self.conversation(.dict([("messages", item["messages"] ?? .array([]))]))
-                var extra = base
+                var extra: [String: TemplateValue] = [:]
                 if let e = item["extra"]?.objectPairs { for (k, v) in e { extra[k] = v } }
                 var agp = false
                 if case .bool(let b) = item["add_generation_prompt"] ?? .bool(false) { agp = b }
-                let prompt = try template.render(messages: msgs, addGenerationPrompt: agp,
-                                                 bosToken: item["bos"]?.stringValue ?? "", eosToken: item["eos"]?.stringValue ?? "",
+                let bos = item["bos"]?.stringValue ?? "", eos = item["eos"]?.stringValue ?? ""
+                let prompt: String
+                if case .bool(true) = item["raw_messages"] ?? .bool(false) {
+                    // Messages go to the template as given (tool calls, tool results, ...).
+                    var context: [String: TemplateValue] = [
+                        "messages": item["messages"] ?? .array([]), "add_generation_prompt": .bool(agp),
+                        "bos_token": .string(bos), "eos_token": .string(eos), "tools": .none, "documents": .none,
+                    ]
+                    for (k, v) in extra { context[k] = v }
+                    prompt = try template.render(context: context)
+                } else {
+                    let (msgs, _) = try Self.conversation(.dict([("messages", item["messages"] ?? .array([]))]))
+                    prompt = try template.render(messages: msgs, addGenerationPrompt: agp, bosToken: bos, eosToken: eos,
                                                  extraContext: extra)
+                }
                 results.append(.dict([("prompt", .string(prompt))]))
             } catch {
                 results.append(failure(error))

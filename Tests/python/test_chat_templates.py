@@ -132,8 +132,36 @@ CONVERSATIONS: dict[str, list[dict]] = {
         {"role": "user", "content": "second"},
     ],
 }
+# Conversations with tool calls go to the template as raw dicts (roostd's "raw_messages").
+TOOLS = [{
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "description": "Get the current weather in a city.",
+        "parameters": {
+            "type": "object",
+            "properties": {
+                "city": {"type": "string", "description": "City name, e.g. \"Paris\""},
+                "unit": {"type": "string", "enum": ["celsius", "fahrenheit"]},
+            },
+            "required": ["city"],
+        },
+    },
+}]
+RAW_CONVERSATIONS: dict[str, list[dict]] = {
+    "tool_call": [
+        SYSTEM,
+        {"role": "user", "content": "Weather in Paris?"},
+        {"role": "assistant", "content": "", "tool_calls": [{
+            "id": "call_1", "type": "function",
+            "function": {"name": "get_weather", "arguments": {"city": "Paris", "unit": "celsius"}}}]},
+        {"role": "tool", "tool_call_id": "call_1", "name": "get_weather", "content": "{\"temp\": 21}"},
+        {"role": "assistant", "content": "It is 21 °C in Paris."},
+        {"role": "user", "content": "Thanks!"},
+    ],
+}
 TOKENS = [("<s>", "</s>"), ("<|begin_of_text|>", "<|eot_id|>"), ("", "")]
-EXTRAS = [{}, {"enable_thinking": False}]
+EXTRAS = [{}, {"enable_thinking": False}, {"tools": TOOLS}]
 
 
 def build_cases(template: Path) -> list[dict]:
@@ -143,9 +171,15 @@ def build_cases(template: Path) -> list[dict]:
             bos, eos = TOKENS[i % len(TOKENS)]
             extras = EXTRAS if name in ("system_user", "reasoning") else [{}]
             for extra in extras:
-                cases.append({"id": f"{name}/agp={agp}/extra={extra}", "template_file": str(template),
+                cases.append({"id": f"{name}/agp={agp}/extra={list(extra)}", "template_file": str(template),
                               "messages": messages, "add_generation_prompt": agp,
                               "bos": bos, "eos": eos, "extra": extra})
+    for name, messages in RAW_CONVERSATIONS.items():
+        for agp in (True, False):
+            for extra in ({}, {"tools": TOOLS}):
+                cases.append({"id": f"{name}/agp={agp}/extra={list(extra)}", "template_file": str(template),
+                              "messages": messages, "add_generation_prompt": agp, "raw_messages": True,
+                              "bos": "<s>", "eos": "</s>", "extra": extra})
     return cases
 
 
@@ -161,9 +195,11 @@ def jinja_render(compiled, case: dict) -> tuple[str | None, str | None]:
     if isinstance(compiled, Exception):
         return None, f"{type(compiled).__name__}: {compiled}"
     try:
-        out = compiled.render(messages=case["messages"], tools=None, documents=None,
-                       add_generation_prompt=case["add_generation_prompt"],
-                       bos_token=case["bos"], eos_token=case["eos"], **case["extra"])
+        context = {"messages": case["messages"], "tools": None, "documents": None,
+                   "add_generation_prompt": case["add_generation_prompt"],
+                   "bos_token": case["bos"], "eos_token": case["eos"]}
+        context.update(case["extra"])
+        out = compiled.render(**context)
         return out, None
     except Exception as e:  # noqa: BLE001 - every jinja2 failure counts as "refused"
         return None, f"{type(e).__name__}: {e}"

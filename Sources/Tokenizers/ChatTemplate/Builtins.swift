@@ -8,23 +8,37 @@ import Darwin
 extension Renderer {
     // MARK: - Filters
 
-    func applyFilter(_ name: String, _ v: Value, _ args: CallArgs, _ pos: SourcePos) throws(ChatTemplateError) -> Value {
+    func applyFilter(_ name: String, _ subject: Value, _ args: CallArgs, _ pos: SourcePos) throws(ChatTemplateError) -> Value {
+        switch name {
+        case "default", "d":
+            let fallback = args.value(0, "default_value") ?? .string("")
+            if subject.isUndefined || (args.value(1, "boolean").map(\.truthy) ?? false) && !subject.truthy { return fallback }
+            return subject
+        case "safe":
+            return subject.isMarkup ? subject : .markup(subject.str)
+        case "e", "escape":
+            return subject.isMarkup ? subject : .markup(htmlEscape(subject.str))
+        case "forceescape":
+            return .markup(htmlEscape(subject.str))
+        case "trim", "upper", "lower", "capitalize", "title", "string", "indent":
+            // markupsafe keeps these Markup.
+            let r = try plainFilter(name, subject.plain, args, pos)
+            if subject.isMarkup, case .string(let s) = r { return .markup(s) }
+            return r
+        default:
+            return try plainFilter(name, subject.plain, args, pos)
+        }
+    }
+
+    private func plainFilter(_ name: String, _ v: Value, _ args: CallArgs, _ pos: SourcePos) throws(ChatTemplateError) -> Value {
         func arg(_ i: Int, _ n: String) -> Value? { args.value(i, n) }
         func boolArg(_ i: Int, _ n: String, _ d: Bool) -> Bool { arg(i, n).map(\.truthy) ?? d }
         func requireDefined() throws(ChatTemplateError) { if v.isUndefined { throw undefinedError(v, pos) } }
         switch name {
-        case "default", "d":
-            let fallback = arg(0, "default_value") ?? .string("")
-            if v.isUndefined || (boolArg(1, "boolean", false) && !v.truthy) { return fallback }
-            return v
         case "length", "count":
             return .int(try length(v, pos))
         case "string":
             return .string(v.str)
-        case "safe":
-            return .string(v.str)
-        case "e", "escape", "forceescape":
-            return .string(htmlEscape(v.str))
         case "trim":
             return .string(pythonStrip(v.str, arg(0, "chars").flatMap { $0.isNone ? nil : $0.str }, left: true, right: true))
         case "upper": return .string(pythonUpper(v.str))
@@ -49,13 +63,16 @@ extension Renderer {
             return try iterate(v, pos).first ?? .undefined(hint: "No first item, sequence was empty.")
         case "last":
             try requireDefined()
+            if case .iterator(_, let kind) = v, !kind.isView {
+                throw ChatTemplateError(.runtime, "'\(kind.typeName)' object is not reversible", at: pos)
+            }
             return try iterate(v, pos).last ?? .undefined(hint: "No last item, sequence was empty.")
         case "list":
             return .array(try iterate(v, pos))
         case "items":
             switch v {
             case .undefined: return .array([])
-            case .dict(let d): return .array(d.pairs.map { .tuple([$0.0.value, $0.1]) })
+            case .dict(let d): return .iterator(d.pairs.map { .tuple([$0.0.value, $0.1]) }, .generator)
             default: throw ChatTemplateError(.runtime, "can only get item pairs from a mapping, not \(v.typeName)", at: pos)
             }
         case "dictsort":
@@ -73,7 +90,7 @@ extension Renderer {
         case "reverse":
             switch v {
             case .string(let s): return .string(scalarString(s.unicodeScalars.reversed()))
-            default: return .array(try iterate(v, pos).reversed())
+            default: return .iterator(try iterate(v, pos).reversed(), .reverseIterator)
             }
         case "sort":
             let reverse = boolArg(0, "reverse", false)
@@ -96,7 +113,7 @@ extension Renderer {
                     out.append(x)
                 }
             }
-            return .array(out)
+            return .iterator(out, .generator)
         case "min", "max":
             let caseSensitive = boolArg(0, "case_sensitive", false)
             let attr = arg(1, "attribute")
@@ -183,24 +200,24 @@ extension Renderer {
             guard let a = arg(0, "name") else { throw ChatTemplateError(.runtime, "attr needs a name", at: pos) }
             return getAttribute(v, a.str)
         case "map":
-            if !v.truthy { return .array([]) }  // jinja2: `if value:` before iterating
+            if !v.truthy { return .iterator([], .generator) }  // jinja2: `if value:` before iterating
             let items = try iterate(v, pos)
             if let attr = args.keyword.first(where: { $0.0 == "attribute" })?.1 {
                 let fallback = args.keyword.first(where: { $0.0 == "default" })?.1
-                return .array(try items.map { x throws(ChatTemplateError) in
+                return .iterator(try items.map { x throws(ChatTemplateError) in
                     let r = try attributePath(x, attr, pos)
                     if r.isUndefined, let fallback { return fallback }
                     return r
-                })
+                }, .generator)
             }
             guard let filterName = args.positional.first?.str else {
                 throw ChatTemplateError(.runtime, "map needs a filter name or attribute=", at: pos)
             }
             var rest = args
             rest.positional.removeFirst()
-            return .array(try items.map { x throws(ChatTemplateError) in try applyFilter(filterName, x, rest, pos) })
+            return .iterator(try items.map { x throws(ChatTemplateError) in try applyFilter(filterName, x, rest, pos) }, .generator)
         case "select", "reject", "selectattr", "rejectattr":
-            if !v.truthy { return .array([]) }  // jinja2: `if value:` before iterating
+            if !v.truthy { return .iterator([], .generator) }  // jinja2: `if value:` before iterating
             let byAttribute = name.hasSuffix("attr")
             let keep = name.hasPrefix("select")
             var rest = args
@@ -216,7 +233,7 @@ extension Renderer {
                 let ok = try testName.map { t throws(ChatTemplateError) in try applyTest(t, subject, rest, pos) } ?? subject.truthy
                 if ok == keep { out.append(x) }
             }
-            return .array(out)
+            return .iterator(out, .generator)
         case "center":
             let width = arg(0, "width").flatMap { intValue($0) } ?? 80
             let s = v.str
@@ -239,6 +256,8 @@ extension Renderer {
         case .array(let a), .tuple(let a): return a.count
         case .dict(let d): return d.count
         case .namespace(let ns): return ns.attributes.count
+        case .markup(let s): return s.unicodeScalars.count
+        case .iterator(let items, let kind) where kind.isView: return items.count
         default: throw ChatTemplateError(.runtime, "object of type '\(v.typeName)' has no len()", at: pos)
         }
     }
@@ -285,7 +304,8 @@ extension Renderer {
 
     // MARK: - Tests
 
-    func applyTest(_ name: String, _ v: Value, _ args: CallArgs, _ pos: SourcePos) throws(ChatTemplateError) -> Bool {
+    func applyTest(_ name: String, _ subject: Value, _ args: CallArgs, _ pos: SourcePos) throws(ChatTemplateError) -> Bool {
+        let v = subject.plain
         let other = args.value(0, "other") ?? .undefined(hint: "test '\(name)' needs an argument")
         switch name {
         case "defined": return !v.isUndefined
@@ -306,6 +326,7 @@ extension Renderer {
         case "iterable", "sequence":
             switch v {
             case .undefined, .string, .array, .tuple, .dict: return true
+            case .iterator: return name == "iterable"
             default: return false
             }
         case "callable": if case .callable = v { return true }; return false
@@ -345,7 +366,7 @@ extension Renderer {
         case "upper":
             let s = v.str
             return s == pythonUpper(s)
-        case "escaped": return false
+        case "escaped": return subject.isMarkup
         default:
             throw ChatTemplateError(.unsupported, "no test named '\(name)'", at: pos)
         }
@@ -354,6 +375,30 @@ extension Renderer {
     // MARK: - Methods
 
     func callMethod(_ receiver: Value, _ name: String, _ args: CallArgs, _ pos: SourcePos) throws(ChatTemplateError) -> Value {
+        guard case .markup(let text) = receiver else { return try plainMethod(receiver, name, args, pos) }
+        // markupsafe: string results stay Markup; format and join escape their arguments.
+        var escaped = args
+        if name == "format" || name == "join" {
+            func esc(_ x: Value) -> Value {
+                switch x {
+                case .markup: return x
+                case .array(let a): return .array(a.map(esc))
+                case .tuple(let a): return .tuple(a.map(esc))
+                default: return .string(htmlEscape(x.str))
+                }
+            }
+            escaped.positional = args.positional.map(esc)
+            escaped.keyword = args.keyword.map { ($0.0, esc($0.1)) }
+        }
+        let r = try plainMethod(.string(text), name, escaped, pos)
+        switch r {
+        case .string(let s): return .markup(s)
+        case .array(let a) where name.hasSuffix("split"): return .array(a.map { Value.markup($0.str) })
+        default: return r
+        }
+    }
+
+    private func plainMethod(_ receiver: Value, _ name: String, _ args: CallArgs, _ pos: SourcePos) throws(ChatTemplateError) -> Value {
         func arg(_ i: Int, _ n: String) -> Value? { args.value(i, n) }
         func optString(_ i: Int, _ n: String) -> String? {
             guard let a = arg(i, n), !a.isNone else { return nil }
@@ -481,9 +526,9 @@ extension Renderer {
             }
         case .dict(let d):
             switch name {
-            case "items": return .array(d.pairs.map { .tuple([$0.0.value, $0.1]) })
-            case "keys": return .array(d.keys.map(\.value))
-            case "values": return .array(d.pairs.map(\.1))
+            case "items": return .iterator(d.pairs.map { .tuple([$0.0.value, $0.1]) }, .dictItems)
+            case "keys": return .iterator(d.keys.map(\.value), .dictKeys)
+            case "values": return .iterator(d.pairs.map(\.1), .dictValues)
             case "get":
                 let fallback = arg(1, "default") ?? .none
                 guard let k = arg(0, "key") else { throw ChatTemplateError(.runtime, "get expected at least 1 argument", at: pos) }
@@ -613,9 +658,10 @@ extension Renderer {
             }
             newline(level)
             out += "}"
+        case .markup(let s): out += jsonString(s, ascii: ascii)
         case .undefined:
             throw ChatTemplateError(.runtime, "Object of type Undefined is not JSON serializable", at: pos)
-        case .namespace, .callable:
+        case .namespace, .callable, .iterator:
             throw ChatTemplateError(.runtime, "Object of type \(v.typeName) is not JSON serializable", at: pos)
         }
     }

@@ -334,7 +334,7 @@ final class Renderer {
     /// jinja2's `environment.getattr`: the Python attribute first, then the item.
     func getAttribute(_ o: Value, _ name: String) -> Value {
         switch o {
-        case .string:
+        case .string, .markup:
             if Self.stringMethods.contains(name) { return .callable(.method(receiver: o, name: name)) }
         case .dict(let d):
             if Self.dictMethods.contains(name) { return .callable(.method(receiver: o, name: name)) }
@@ -357,7 +357,8 @@ final class Renderer {
     }
 
     /// jinja2's `environment.getitem`: the item first, then (for a string key) the attribute.
-    func getItem(_ o: Value, _ key: Value, _ pos: SourcePos) throws(ChatTemplateError) -> Value {
+    func getItem(_ object: Value, _ keyValue: Value, _ pos: SourcePos) throws(ChatTemplateError) -> Value {
+        let o = object.plain, key = keyValue.plain
         switch (o, key) {
         case (.dict(let d), _):
             if let k = DictKey(key), let v = d[k] { return v }
@@ -427,8 +428,11 @@ final class Renderer {
             var out = String.UnicodeScalarView()
             for i in try indices(scalars.count) { out.append(scalars[i]) }
             return .string(String(out))
+        case .markup(let s):
+            return try slice(.string(s), start, stop, step, pos)
         default:
-            throw ChatTemplateError(.runtime, "'\(o.typeName)' object is not subscriptable", at: pos)
+            // jinja2's getitem turns the TypeError into an undefined value.
+            return .undefined(hint: "'\(o.typeName)' object is not subscriptable")
         }
     }
 
@@ -438,7 +442,8 @@ final class Renderer {
         case .undefined: return []
         case .array(let a), .tuple(let a): return a
         case .dict(let d): return d.keys.map(\.value)
-        case .string(let s): return s.unicodeScalars.map { .string(String($0)) }
+        case .string(let s), .markup(let s): return s.unicodeScalars.map { .string(String($0)) }
+        case .iterator(let items, _): return items
         case .namespace(let ns): return ns.attributes.keys.map(\.value)
         default: throw ChatTemplateError(.runtime, "'\(v.typeName)' object is not iterable", at: pos)
         }

@@ -19,8 +19,19 @@ extension Renderer {
         }
     }
 
-    func binary(_ op: String, _ a: Value, _ b: Value, _ pos: SourcePos) throws(ChatTemplateError) -> Value {
-        if op == "~" { return .string(a.str + b.str) }
+    func binary(_ op: String, _ left: Value, _ right: Value, _ pos: SourcePos) throws(ChatTemplateError) -> Value {
+        if op == "~" { return .string(left.str + right.str) }
+        if op == "+", left.isMarkup || right.isMarkup, left.isString, right.isString {
+            // markupsafe: Markup + str escapes the plain side.
+            func esc(_ v: Value) -> String { v.isMarkup ? v.str : htmlEscape(v.str) }
+            return .markup(esc(left) + esc(right))
+        }
+        if op == "*", left.isMarkup || right.isMarkup {
+            let r = try binary(op, left.plain, right.plain, pos)
+            if case .string(let s) = r { return .markup(s) }
+            return r
+        }
+        let a = left.plain, b = right.plain
         if a.isUndefined { throw undefinedError(a, pos) }
         if b.isUndefined { throw undefinedError(b, pos) }
         // Integer arithmetic (bool counts as int).
@@ -99,7 +110,8 @@ extension Renderer {
     }
 
     /// Python `==`.
-    func equals(_ a: Value, _ b: Value) -> Bool {
+    func equals(_ left: Value, _ right: Value) -> Bool {
+        let a = left.plain, b = right.plain
         switch (a, b) {
         case (.undefined, .undefined): return true
         case (.undefined, _), (_, .undefined): return false
@@ -120,7 +132,8 @@ extension Renderer {
     }
 
     /// Python ordering; throws for types Python cannot order.
-    func order(_ a: Value, _ b: Value, _ pos: SourcePos) throws(ChatTemplateError) -> Int {
+    func order(_ left: Value, _ right: Value, _ pos: SourcePos) throws(ChatTemplateError) -> Int {
+        let a = left.plain, b = right.plain
         if let i = intValue(a), let j = intValue(b) { return i < j ? -1 : i > j ? 1 : 0 }
         if let x = number(a), let y = number(b) { return x < y ? -1 : x > y ? 1 : 0 }
         switch (a, b) {
@@ -145,8 +158,11 @@ extension Renderer {
         }
     }
 
-    func contains(_ container: Value, _ item: Value, _ pos: SourcePos) throws(ChatTemplateError) -> Bool {
+    func contains(_ containerValue: Value, _ itemValue: Value, _ pos: SourcePos) throws(ChatTemplateError) -> Bool {
+        let container = containerValue.plain, item = itemValue.plain
         switch container {
+        case .iterator(let items, _):
+            return items.contains { equals($0, item) }
         case .undefined: return false
         case .string(let s):
             guard case .string(let sub) = item else {

@@ -107,6 +107,27 @@ enum Callable {
     case loopCycle(Int)
 }
 
+enum IteratorKind {
+    case generator, reverseIterator, dictItems, dictKeys, dictValues
+
+    var typeName: String {
+        switch self {
+        case .generator: return "generator"
+        case .reverseIterator: return "list_reverseiterator"
+        case .dictItems: return "dict_items"
+        case .dictKeys: return "dict_keys"
+        case .dictValues: return "dict_values"
+        }
+    }
+
+    var isView: Bool {
+        switch self {
+        case .dictItems, .dictKeys, .dictValues: return true
+        case .generator, .reverseIterator: return false
+        }
+    }
+}
+
 /// The interpreter's value: TemplateValue's cases plus jinja2's Undefined, tuples,
 /// namespaces and callables.
 indirect enum Value {
@@ -122,6 +143,12 @@ indirect enum Value {
     case dict(OrderedDict)
     case namespace(Namespace)
     case callable(Callable)
+    /// markupsafe's Markup (from `|safe`): prints as its text, but `+` escapes a plain
+    /// string joined to it.
+    case markup(String)
+    /// A one-pass iterator or a dict view: what jinja2's map/select/reject/unique/reverse
+    /// filters and dict.items()/keys()/values() return.
+    case iterator([Value], IteratorKind)
 
     init(_ v: TemplateValue) {
         switch v {
@@ -159,7 +186,20 @@ indirect enum Value {
         case .array(let a), .tuple(let a): return !a.isEmpty
         case .dict(let d): return !d.isEmpty
         case .namespace, .callable: return true
+        case .markup(let s): return !s.isEmpty
+        case .iterator(let items, let kind): return kind.isView ? !items.isEmpty : true
         }
+    }
+
+    /// A Markup as a plain string; other values unchanged.
+    var plain: Value {
+        if case .markup(let s) = self { return .string(s) }
+        return self
+    }
+
+    var isMarkup: Bool {
+        if case .markup = self { return true }
+        return false
     }
 
     /// Python's type name, for error messages.
@@ -175,6 +215,8 @@ indirect enum Value {
         case .tuple: return "tuple"
         case .dict: return "dict"
         case .namespace: return "Namespace"
+        case .markup: return "Markup"
+        case .iterator(_, let kind): return kind.typeName
         case .callable(let c):
             switch c {
             case .macro: return "Macro"
@@ -185,8 +227,10 @@ indirect enum Value {
     }
 
     var isString: Bool {
-        if case .string = self { return true }
-        return false
+        switch self {
+        case .string, .markup: return true
+        default: return false
+        }
     }
 
     var asList: [Value]? {
@@ -200,7 +244,7 @@ indirect enum Value {
     var str: String {
         switch self {
         case .undefined: return ""
-        case .string(let s): return s
+        case .string(let s), .markup(let s): return s
         default: return repr
         }
     }
@@ -222,6 +266,12 @@ indirect enum Value {
             return "{" + d.pairs.map { $0.0.value.repr + ": " + $0.1.repr }.joined(separator: ", ") + "}"
         case .namespace(let n):
             return "<Namespace " + Value.dict(n.attributes).repr + ">"
+        case .markup(let s): return "Markup(" + pythonStringRepr(s) + ")"
+        case .iterator(let items, let kind):
+            switch kind {
+            case .dictItems, .dictKeys, .dictValues: return kind.typeName + "(" + Value.array(items).repr + ")"
+            case .generator, .reverseIterator: return "<\(kind.typeName) object>"
+            }
         case .callable(let c):
             switch c {
             case .macro(let m): return "<Macro '\(m.name)'>"
@@ -235,7 +285,8 @@ indirect enum Value {
     /// Converts back to the public data model (nil for undefined, namespaces and callables).
     var templateValue: TemplateValue? {
         switch self {
-        case .undefined, .namespace, .callable: return nil
+        case .undefined, .namespace, .callable, .iterator: return nil
+        case .markup(let s): return .string(s)
         case .none: return TemplateValue.none
         case .bool(let b): return .bool(b)
         case .int(let i): return .int(i)
