@@ -13,7 +13,7 @@ struct Template: ParsableCommand {
             object with "messages" and other template variables (e.g. "tools", "enable_thinking"). \
             Without a template in the model (or no model and no --template-file) the RWKV World \
             convention is used. --cases FILE renders many cases in one run: a JSON array of \
-            {"template_file", "messages", "add_generation_prompt", "bos", "eos", "extra", "raw_messages"}; \
+            {"template_file" (or "template": source), "messages", "add_generation_prompt", "bos", "eos", "extra", "raw_messages"}; \
             with "raw_messages": true the messages reach the template as given; prints a \
             JSON array of {"prompt": ...} or {"error": ..., "kind": ...}.
             """)
@@ -135,11 +135,17 @@ struct Template: ParsableCommand {
                 .dict([("error", .string(e.description)), ("kind", .string(e.kind.rawValue))])
             }
             let template: ChatTemplate
-            if let file = item["template_file"]?.stringValue {
+            if let file = item["template_file"]?.stringValue ?? item["template"]?.stringValue.map({ "source:" + $0 }) {
                 if templates[file] == nil {
-                    guard let data = FileManager.default.contents(atPath: file) else { throw fail("\(file): cannot read file") }
+                    let source: String
+                    if file.hasPrefix("source:") {
+                        source = String(file.dropFirst("source:".count))
+                    } else {
+                        guard let data = FileManager.default.contents(atPath: file) else { throw fail("\(file): cannot read file") }
+                        source = String(decoding: data, as: UTF8.self)
+                    }
                     do {
-                        templates[file] = .success(try ChatTemplate(source: String(decoding: data, as: UTF8.self)))
+                        templates[file] = .success(try ChatTemplate(source: source))
                     } catch {
                         templates[file] = .failure(error)
                     }

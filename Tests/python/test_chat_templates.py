@@ -268,3 +268,153 @@ def test_rwkv_world_fallback(tmp_path):
     js = subprocess.run([ROOSTD, "template", "--messages", str(msgs), "--json"],
                         capture_output=True, check=True).stdout.decode("utf-8")
     assert json.loads(js) == {"prompt": "System: You are a helpful assistant.\n\nUser: Hi\nthere\n\n"}
+
+
+# ---- small templates, one feature each ----------------------------------------------------
+
+SNIPPET_CONTEXT = {
+    "d": {"b": 2, "a": 1, "C": [1, 2], "s": "x<y>&'\""},
+    "l": [3, 1, 2, 1],
+    "words": ["banana", "Apple", "cherry", "apple"],
+    "objs": [{"name": "b", "type": "function", "v": 2}, {"name": "a", "type": "code", "v": 1},
+             {"name": "c", "type": "function"}],
+    "s": "  Hello, World!  ",
+    "u": "Ünïcödé 🦙 e\u0301",
+    "n": 7,
+    "f": 2.5,
+    "big": 12345678901234,
+    "t": True,
+    "nothing": None,
+    "empty": "",
+    "nested": {"a": {"b": {"c": "deep"}}},
+    "multiline": "line one\nline two\n\nline four",
+}
+SNIPPETS = [
+    # whitespace control, trim_blocks, lstrip_blocks
+    "a\n  {% if true %}\n  b\n  {% endif %}\nc",
+    "a  {%- if true -%}  b  {%- endif -%}  c",
+    "{{ 'x' }}\n{{ 'y' }}\n",
+    "  {{- 'x' -}}  \n  {# comment #}\n  y {#- c -#} z",
+    "{% for i in l %}\n  {{ i }}\n{% endfor %}",
+    "{%+ if true %}x{% endif +%}\ny",
+    "{% raw_text = 1 %}" if False else "{{ '{{' }} {{ '}}' }} {{ '{%' }}",
+    "a\r\nb\r\n{% if true %}\r\nc{% endif %}\r\n",
+    # literals and operators
+    "{{ 1 + 2 * 3 }} {{ (1 + 2) * 3 }} {{ 7 // 2 }} {{ -7 // 2 }} {{ 7 % 3 }} {{ -7 % 3 }} {{ 7 / 2 }} {{ 2 ** 10 }} {{ 2 ** -1 }}",
+    "{{ 1.5 + 1 }} {{ 0.1 + 0.2 }} {{ 1e3 }} {{ 1.0 }} {{ 10 / 4 }} {{ 1e16 }} {{ 1e-5 }} {{ 123456789.125 }}",
+    "{{ 'a' ~ 1 ~ none ~ true ~ [1, 'b'] ~ {'k': 'v'} }}",
+    "{{ 'abc' + 'def' }} {{ [1] + [2, 3] }} {{ 'ab' * 3 }} {{ [0] * 2 }}",
+    "{{ true and 'x' }} {{ false or 'y' }} {{ not none }} {{ '' or 0 or 'z' }} {{ 0 and 1 }}",
+    "{{ 1 < 2 < 3 }} {{ 3 > 2 > 2 }} {{ 1 == 1.0 }} {{ 'a' != 'b' }} {{ 'a' < 'b' }} {{ [1, 2] < [1, 3] }}",
+    "{{ 'ell' in 'hello' }} {{ 2 in l }} {{ 'a' in d }} {{ 'z' not in d }} {{ 5 not in l }}",
+    "{{ 'yes' if t else 'no' }} {{ 'yes' if nothing else 'no' }} [{{ 'x' if false }}]",
+    "{{ \"it's\" }} {{ 'say \"hi\"' }} {{ 'tab\\tnew\\nline \\\\ \\x41 \\u00e9' }} {{ 'adj' 'acent' }}",
+    "{{ [1, 2, 3][1:] }} {{ 'hello'[::-1] }} {{ l[-1] }} {{ l[::2] }} {{ 'abc'[5:] }} {{ u[0:3] }} {{ u[-1] }}",
+    "{{ d.b }} {{ d['a'] }} {{ d.C[1] }} {{ nested.a.b.c }} {{ objs[0].name }} {{ l.0 }}",
+    "{{ (1, 2) }} {{ (1,) }} {{ [] }} {{ {} }} {{ {'a': [1, {'b': none}]} }} {{ none }} {{ true }}",
+    "{{ d }} {{ words }} {{ [1.5, 'x\\'y', \"q\\\"\"] }}",
+    # variables and scoping
+    "{% set x = 1 %}{% for i in l %}{% set x = x + i %}{{ x }},{% endfor %}{{ x }}",
+    "{% set ns = namespace(total=0, items=[]) %}{% for i in l %}{% set ns.total = ns.total + i %}{% endfor %}{{ ns.total }}",
+    "{% set a, b = 1, 2 %}{{ a }}{{ b }}{% set c = (3, 4) %}{{ c[0] }}",
+    "{% set block %}inner {{ n }}{% endset %}[{{ block }}]{% set t2 | upper %}up{% endset %}{{ t2 }}",
+    "{% if true %}{% set inside = 'set' %}{% endif %}{{ inside }}",
+    "{% macro greet(name, punct='!') %}Hi {{ name }}{{ punct }}{% endmacro %}{{ greet('A') }} {{ greet('B', '?') }} {{ greet(name='C') }}",
+    "{% macro outer() %}{{ n }}{% endmacro %}{% set n = 99 %}{{ outer() }}",
+    "{% macro rec(k) %}{% if k > 0 %}{{ k }}{{ rec(k - 1) }}{% endif %}{% endmacro %}{{ rec(5) }}",
+    # loops
+    "{% for i in l %}{{ loop.index }}/{{ loop.index0 }}/{{ loop.revindex }}/{{ loop.revindex0 }}/{{ loop.first }}/{{ loop.last }}/{{ loop.length }} {% endfor %}",
+    "{% for k, v in d.items() %}{{ k }}={{ v }};{% endfor %}",
+    "{% for k in d %}{{ k }}{% endfor %} {% for c in 'abc' %}{{ c }}-{% endfor %}",
+    "{% for i in l if i > 1 %}{{ i }}{{ loop.index }}{{ loop.length }};{% endfor %}",
+    "{% for i in [] %}x{% else %}empty{% endfor %}",
+    "{% for i in l %}{% if i == 2 %}{% break %}{% endif %}{{ i }}{% endfor %}|{% for i in l %}{% if i == 1 %}{% continue %}{% endif %}{{ i }}{% endfor %}",
+    "{% for i in l %}{{ loop.cycle('a', 'b') }}{{ loop.previtem }}{{ loop.nextitem }};{% endfor %}",
+    "{% for a in [1, 2] %}{% for b in [3, 4] %}{{ loop.index }}{% endfor %}{{ loop.index }}{% endfor %}",
+    "{% for x in nothing %}x{% endfor %}",
+    "{% for x in undefined_thing %}x{% else %}none{% endfor %}",
+    "{% for i in range(3) %}{{ i }}{% endfor %}{% for i in range(1, 10, 3) %}{{ i }}{% endfor %}{{ range(3) | list }}",
+    # filters
+    "{{ s | trim }}|{{ s | length }}|{{ l | length }}|{{ d | count }}|{{ u | length }}|{{ s | upper }}|{{ s | lower }}",
+    "{{ 'hello world-foo(bar)' | title }} {{ 'hELLO' | capitalize }} {{ \"they're bill's\" | title }}",
+    "{{ undefined_thing | default('dflt') }} {{ none | default('x') }} {{ '' | default('e', true) }} {{ 0 | d('z', boolean=true) }}",
+    "{{ d | tojson }} {{ l | tojson }} {{ 'é\"\\n' | tojson }} {{ none | tojson }} {{ f | tojson }} {{ u | tojson }}",
+    "{{ d | tojson(indent=2) }}\n{{ objs | tojson(indent=4) }}\n{{ d | tojson(sort_keys=true) }}\n{{ d | tojson(separators=(',', ':')) }}",
+    "{{ [] | tojson(indent=2) }} {{ {} | tojson(indent=2) }} {{ u | tojson(ensure_ascii=true) }}",
+    "{{ l | join(', ') }} {{ words | join }} {{ objs | join('|', attribute='name') }}",
+    "{{ 'a-b-c' | replace('-', '+') }} {{ 'aaa' | replace('a', 'b', 2) }} {{ 'abc' | replace('', '.') }}",
+    "{{ l | first }} {{ l | last }} {{ 'xyz' | first }} {{ [] | first }} {{ l | list }} {{ 'ab' | list }} {{ d | list }}",
+    "{{ 42 | string }} {{ none | string }} {{ l | string }} {{ '3' | int + 1 }} {{ '3.7' | int }} {{ 'x' | int }} {{ 3.9 | int }} {{ '2.5' | float }} {{ 7 | float }}",
+    "{{ d | items | list }} {{ d | dictsort }} {{ d | dictsort(reverse=true) }}",
+    "{{ objs | selectattr('type', 'equalto', 'function') | list }} {{ objs | rejectattr('type', 'eq', 'function') | map(attribute='name') | list }}",
+    "{{ objs | selectattr('v') | list | length }} {{ objs | map(attribute='v', default=0) | list }} {{ l | select('odd') | list }} {{ l | reject('even') | list }}",
+    "{{ words | map('upper') | list }} {{ l | map('string') | join }} {{ objs | map(attribute='name') | join(',') }}",
+    "{{ l | unique | list }} {{ words | unique | list }} {{ l | reverse | list }} {{ 'abc' | reverse }} {{ l | sort }} {{ words | sort }} {{ words | sort(case_sensitive=true) }} {{ l | sort(reverse=true) }}",
+    "{{ objs | sort(attribute='name') | map(attribute='name') | join }} {{ l | min }} {{ l | max }} {{ words | min }} {{ l | sum }}",
+    "{{ 2.567 | round }} {{ 2.567 | round(2) }} {{ 2.5 | round }} {{ -3 | abs }} {{ -2.5 | abs }} {{ 3.14159 | round(1, 'floor') }}",
+    "{{ multiline | indent }}|{{ multiline | indent(2, true) }}|{{ multiline | indent('> ', first=true, blank=true) }}",
+    "{{ d.s | e }} {{ d.s | safe }} {{ 'a' | safe + d.s }} {{ d.s + 'b' | safe }} {{ d.s ~ 'c' | safe }}",
+    "{{ 'one two  three' | wordcount }} {{ d | attr('b') }}",
+    "{% filter upper %}shout {{ n }}{% endfilter %}",
+    # tests
+    "{{ x is defined }} {{ n is defined }} {{ x is undefined }} {{ nothing is none }} {{ n is not none }}",
+    "{{ s is string }} {{ n is number }} {{ f is number }} {{ t is number }} {{ n is integer }} {{ f is float }} {{ t is boolean }} {{ n is boolean }}",
+    "{{ d is mapping }} {{ l is mapping }} {{ l is iterable }} {{ s is iterable }} {{ n is iterable }} {{ l is sequence }} {{ d is sequence }} {{ x is iterable }}",
+    "{{ t is true }} {{ t is false }} {{ 1 is true }} {{ n is odd }} {{ n is even }} {{ 9 is divisibleby 3 }} {{ n is equalto 7 }} {{ n is eq 8 }} {{ 2 is in l }}",
+    "{{ 'abc' is lower }} {{ 'ABC' is upper }} {{ nothing is sameas none }} {{ s is not string }}",
+    # methods
+    "{{ s.strip() }}|{{ s.lstrip() }}|{{ s.rstrip() }}|{{ 'xxhixx'.strip('x') }}|{{ s.upper() }}|{{ s.lower() }}|{{ 'hello world'.title() }}|{{ 'hello'.capitalize() }}",
+    "{{ 'a,b,,c'.split(',') }} {{ ' a  b '.split() }} {{ 'a b c'.split(' ', 1) }} {{ 'a,b,c'.rsplit(',', 1) }} {{ multiline.splitlines() }}",
+    "{{ s.startswith('  He') }} {{ s.endswith('!  ') }} {{ 'abc'.startswith(('x', 'a')) }} {{ 'hello'.find('l') }} {{ 'hello'.find('z') }} {{ 'hello'.rfind('l') }} {{ 'hello'.count('l') }}",
+    "{{ 'a-b'.replace('-', '_') }} {{ '{}+{}={}'.format(1, 2, 3) }} {{ '{0}{name}'.format('x', name='y') }} {{ '-'.join(words) }} {{ 'ab'.upper().lower() }}",
+    "{{ d.get('a') }} {{ d.get('zz') }} {{ d.get('zz', 'dflt') }} {{ d.keys() | list }} {{ d.values() | list }} {{ d.items() | list }}",
+    "{{ d.keys() }} {{ d.items() | length }} {{ l.index(2) }} {{ l.count(1) }}",
+    "{{ u.upper() }} {{ u.lower() }} {{ u | title }} {{ '<think>\\nabc\\n</think>\\n\\nanswer'.split('</think>')[-1].lstrip('\\n') }}",
+    # errors and undefined
+    "{{ x }}|{{ x ~ 'a' }}|{{ x | length }}|{{ x | string }}|{% if x %}t{% else %}f{% endif %}|{{ x == none }}|{{ x | trim }}",
+    "{{ x.y }}",
+    "{{ d.nope }}|{{ d.nope is defined }}|{{ l[10] is defined }}|{{ none.foo is defined }}",
+    "{{ x + 1 }}",
+    "{{ x() }}",
+    "{{ raise_exception('custom failure') }}",
+    "{{ 1 / 0 }}",
+    "{{ 'a' + 1 }}",
+    "{{ none | length }}",
+    "{{ [1].append(2) }}",
+    "{{ l | map(attribute='x') | tojson }}",
+    "{{ 1 < 'a' }}",
+    "{% set z = undefined_thing.attr %}",
+    "{{ nothing[0] }}|{{ n[0] }}|{{ 'abc'[10] }}",
+    "{% for a, b in [[1, 2], [3]] %}{{ a }}{% endfor %}",
+    "{{ d | tojson }}{{ x | tojson }}",
+    "{{ strftime_now('%Y') | length }}",
+    "{{ messages | length }} {{ messages[0].role }} {{ messages[-1]['content'] }} {{ add_generation_prompt }} [{{ bos_token }}] {{ tools }}",
+]
+
+
+@pytest.fixture(scope="module")
+def snippet_results(tmp_path_factory):
+    env = make_env()
+    messages = CONVERSATIONS["system_multi_turn"]
+    cases, expected = [], []
+    for src in SNIPPETS:
+        case = {"template": src, "messages": messages, "add_generation_prompt": True, "bos": "<s>", "eos": "</s>",
+                "extra": SNIPPET_CONTEXT}
+        cases.append(case)
+        expected.append(jinja_render(compile_template(env, src), case))
+    path = tmp_path_factory.mktemp("snippets") / "cases.json"
+    path.write_text(json.dumps(cases, ensure_ascii=False), encoding="utf-8")
+    proc = subprocess.run([ROOSTD, "template", "--cases", str(path)], capture_output=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr.decode("utf-8", "replace")
+    got = json.loads(proc.stdout.decode("utf-8"))
+    return list(zip(SNIPPETS, expected, got))
+
+
+@pytest.mark.parametrize("index", range(len(SNIPPETS)))
+def test_snippet_matches_jinja2(index, snippet_results):
+    src, (out, err), got = snippet_results[index]
+    if err is not None:
+        assert "error" in got, f"{src!r}: jinja2 failed ({err}) but roostd rendered {got.get('prompt')!r}"
+    else:
+        assert "error" not in got, f"{src!r}: roostd failed: {got['error']}"
+        assert got["prompt"] == out, f"{src!r}"

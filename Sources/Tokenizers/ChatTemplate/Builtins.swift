@@ -198,6 +198,12 @@ extension Renderer {
             return .int(pythonSplit(v.str, nil, maxsplit: -1).count)
         case "attr":
             guard let a = arg(0, "name") else { throw ChatTemplateError(.runtime, "attr needs a name", at: pos) }
+            // Only Python attributes (methods, namespace attributes), never dict items.
+            if case .dict = v {
+                let m = getAttribute(v, a.str)
+                if case .callable = m { return m }
+                return .undefined(hint: "'dict object' has no attribute '\(a.str)'")
+            }
             return getAttribute(v, a.str)
         case "map":
             if !v.truthy { return .iterator([], .generator) }  // jinja2: `if value:` before iterating
