@@ -34,8 +34,10 @@ struct Template: ParsableCommand {
 
     func readText(_ path: String) throws -> String {
         if path == "-" { return String(decoding: FileHandle.standardInput.readDataToEndOfFile(), as: UTF8.self) }
-        guard let data = FileManager.default.contents(atPath: path) else { throw fail("\(path): cannot read file") }
-        return String(decoding: data, as: UTF8.self)
+        // FileHandle also reads pipes (e.g. <(...) in a shell).
+        guard let handle = FileHandle(forReadingAtPath: path) else { throw fail("\(path): cannot read file") }
+        defer { try? handle.close() }
+        return String(decoding: handle.readDataToEndOfFile(), as: UTF8.self)
     }
 
     func run() throws {

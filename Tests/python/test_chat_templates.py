@@ -418,3 +418,36 @@ def test_snippet_matches_jinja2(index, snippet_results):
     else:
         assert "error" not in got, f"{src!r}: roostd failed: {got['error']}"
         assert got["prompt"] == out, f"{src!r}"
+
+
+def test_template_from_gguf_metadata(tmp_path):
+    """With a model, roostd template reads tokenizer.chat_template and the BOS/EOS token strings."""
+    gguf = pytest.importorskip("gguf")
+    import numpy as np
+
+    path = tmp_path / "m.gguf"
+    w = gguf.GGUFWriter(str(path), "llama")
+    w.add_tokenizer_model("gpt2")
+    w.add_token_list(["<unk>", "<|bos|>", "<|eos|>", "a"])
+    w.add_bos_token_id(1)
+    w.add_eos_token_id(2)
+    w.add_chat_template("{{ bos_token }}{% for m in messages %}[{{ m.role }}] {{ m.content }}{{ eos_token }}{% endfor %}"
+                        "{% if add_generation_prompt %}[assistant]{% endif %}")
+    w.add_tensor("token_embd.weight", np.zeros((4, 8), dtype=np.float32))
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+    msgs = tmp_path / "m.json"
+    msgs.write_text(json.dumps([{"role": "user", "content": "héllo"}]), encoding="utf-8")
+    out = subprocess.run([ROOSTD, "template", str(path), "--messages", str(msgs), "--add-generation-prompt"],
+                         capture_output=True, check=True).stdout.decode("utf-8")
+    assert out == "<|bos|>[user] héllo<|eos|>[assistant]"
+    out = subprocess.run([ROOSTD, "template", str(path), "--messages", str(msgs), "--bos", "B", "--eos", "E"],
+                         capture_output=True, check=True).stdout.decode("utf-8")
+    assert out == "B[user] hélloE"
+    bad = tmp_path / "bad.jinja"
+    bad.write_text("{% if x %}never closed", encoding="utf-8")
+    proc = subprocess.run([ROOSTD, "template", "--template-file", str(bad), "--messages", str(msgs)], capture_output=True)
+    assert proc.returncode != 0
+    assert b"1:4" in proc.stderr and b"'endif'" in proc.stderr

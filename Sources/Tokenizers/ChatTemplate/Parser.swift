@@ -89,8 +89,8 @@ struct Parser {
             switch t.kind {
             case .eof:
                 if !ends.isEmpty {
-                    let list = ends.sorted().map { "'\($0)'" }.joined(separator: " or ")
-                    throw fail("unexpected end of template, expected \(list) to close the tag opened here", opener)
+                    let closer = ends.filter { $0.hasPrefix("end") }.sorted().first ?? ends.sorted().joined(separator: "/")
+                    throw fail("unexpected end of template: the \(describe(opener)) tag here is never closed (expected '\(closer)')", opener)
                 }
                 return (nodes, nil)
             case .text(let s):
@@ -508,7 +508,7 @@ struct Parser {
                 advance()
                 node = try parseSubscript(node, pos)
             } else if isOp("(") {
-                node = .call(node, try parseCallArgs(), pos)
+                node = .call(node, try parseCallArgs(), node.pos)
             } else {
                 return node
             }
@@ -603,7 +603,7 @@ struct Parser {
                 }
                 node = .test(node, name, args, negated: negated, pos)
             } else if isOp("(") {
-                node = .call(node, try parseCallArgs(), current.pos)
+                node = .call(node, try parseCallArgs(), node.pos)
             } else {
                 return node
             }
