@@ -1,5 +1,10 @@
+import Foundation
 import Testing
 @testable import Tokenizers
+
+private final class ResultBox: @unchecked Sendable {
+    var errors: [ChatTemplateError?] = []
+}
 
 private func render(_ source: String, _ context: [String: TemplateValue] = [:]) throws(ChatTemplateError) -> String {
     try ChatTemplate(source: source).render(context: context)
@@ -154,6 +159,31 @@ let chatMLTemplate = """
         #expect(renderError("{{ \(deep) }}")?.kind == .syntax)
         let deepTags = String(repeating: "{% if true %}", count: 2000) + String(repeating: "{% endif %}", count: 2000)
         #expect(renderError(deepTags)?.kind == .syntax)
+        let deepValue = renderError("{% set ns = namespace(a=[]) %}{% for i in range(100000) %}{% set ns.a = [ns.a] %}{% endfor %}{{ ns.a }}")
+        #expect(deepValue?.message.contains("nests deeper") == true)
+    }
+
+    @Test func limitsHoldOnASmallStack() throws {
+        // The nesting limits (parser depth, macro calls) keep the deepest allowed template
+        // within 2 MiB of stack even in unoptimized builds (threads get 8 MiB on Linux).
+        let box = ResultBox()
+        let done = DispatchSemaphore(value: 0)
+        let ifs = String(repeating: "{% if true %}", count: 10), endifs = String(repeating: "{% endif %}", count: 10)
+        let thread = Thread {
+            box.errors = [
+                renderError("{% macro f(n) %}{{ [[[[n]]]] }}{{ f(n + 1) }}{% endmacro %}{{ f(0) }}"),
+                renderError("{{ " + String(repeating: "(", count: 100) + "1" + String(repeating: ")", count: 100) + " }}"),
+                renderError(String(repeating: "{% if true %}", count: 100) + String(repeating: "{% endif %}", count: 100)),
+                renderError("{% macro f(n) %}" + ifs + "{{ " + String(repeating: "(", count: 15) + "f(n + 1)"
+                            + String(repeating: ")", count: 15) + " }}" + endifs + "{% endmacro %}{{ f(0) }}"),
+            ]
+            done.signal()
+        }
+        thread.stackSize = 2 << 20
+        thread.start()
+        done.wait()
+        #expect(box.errors.count == 4)
+        #expect(box.errors.allSatisfy { $0 != nil })
     }
 
     @Test func chatMessagesAndGenerationPrompt() throws {

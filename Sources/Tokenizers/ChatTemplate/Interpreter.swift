@@ -41,10 +41,11 @@ struct CallArgs {
 
 /// Limits that keep hostile or broken templates from running away.
 enum RenderLimits {
-    static let maxCallDepth = 64
+    static let maxCallDepth = 24
     static let maxOutputBytes = 16 << 20
     static let maxIterations = 5_000_000
     static let maxRange = 100_000
+    static let maxValueNesting = 100
 }
 
 enum Flow { case normal, breakLoop, continueLoop }
@@ -146,7 +147,28 @@ final class Renderer {
             guard let obj = scope.lookup(object), case .namespace(let ns) = obj else {
                 throw ChatTemplateError(.runtime, "cannot assign attribute on non-namespace object '\(object)'", at: pos)
             }
+            // A namespace is the only state that carries across loop iterations, so it is where
+            // values could nest without bound (`set ns.x = [ns.x]`); printing or freeing such a
+            // value would recurse that deep.
+            if Self.exceedsNesting(v, limit: RenderLimits.maxValueNesting) {
+                throw ChatTemplateError(.runtime, "value nests deeper than \(RenderLimits.maxValueNesting) levels", at: pos)
+            }
             ns.attributes[attribute] = v
+        }
+    }
+
+    /// True when containers in `v` nest deeper than `limit` (visits at most `limit` levels).
+    static func exceedsNesting(_ v: Value, limit: Int) -> Bool {
+        if limit < 0 { return true }
+        switch v {
+        case .array(let a), .tuple(let a), .iterator(let a, _):
+            return a.contains { exceedsNesting($0, limit: limit - 1) }
+        case .dict(let d):
+            return d.pairs.contains { exceedsNesting($0.1, limit: limit - 1) }
+        case .namespace(let ns):
+            return ns.attributes.pairs.contains { exceedsNesting($0.1, limit: limit - 1) }
+        default:
+            return false
         }
     }
 

@@ -4,7 +4,7 @@ struct Parser {
     private var i = 0
     private var depth = 0
     /// Nesting limit for tags and expressions, so hostile input cannot exhaust the stack.
-    static let maxDepth = 120
+    static let maxDepth = 48
 
     init(tokens: [Token]) {
         self.tokens = tokens
