@@ -388,6 +388,10 @@ SNIPPETS = [
     "{% for a, b in [[1, 2], [3]] %}{{ a }}{% endfor %}",
     "{{ d | tojson }}{{ x | tojson }}",
     "{{ strftime_now('%Y') | length }}",
+    "{{ 'a' | frobnicate }}",
+    "{% if false %}{{ 'a' | frobnicate }}{% endif %}ok {{ 'x' if true else 'y' | frobnicate }}",
+    "{% for i in [1] %}{% if false %}{{ i | frobnicate }}{% endif %}{% endfor %}ok",
+    "{% if n %}{{ n is frobnicated }}{% endif %}",
     "{{ messages | length }} {{ messages[0].role }} {{ messages[-1]['content'] }} {{ add_generation_prompt }} [{{ bos_token }}] {{ tools }}",
 ]
 

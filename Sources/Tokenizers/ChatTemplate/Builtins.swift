@@ -251,7 +251,10 @@ extension Renderer {
         case "format":
             return .string(try percentFormat(v.str, args.positional.count == 1 ? args.positional[0] : .tuple(args.positional), pos))
         default:
-            throw ChatTemplateError(.unsupported, "no filter named '\(name)'", at: pos)
+            if JinjaNames.filters.contains(name) {
+                throw ChatTemplateError(.unsupported, "filter '\(name)' is not supported", at: pos)
+            }
+            throw ChatTemplateError(.runtime, "no filter named '\(name)'", at: pos)
         }
     }
 
@@ -374,7 +377,10 @@ extension Renderer {
             return s == pythonUpper(s)
         case "escaped": return subject.isMarkup
         default:
-            throw ChatTemplateError(.unsupported, "no test named '\(name)'", at: pos)
+            if JinjaNames.tests.contains(name) {
+                throw ChatTemplateError(.unsupported, "test '\(name)' is not supported", at: pos)
+            }
+            throw ChatTemplateError(.runtime, "no test named '\(name)'", at: pos)
         }
     }
 

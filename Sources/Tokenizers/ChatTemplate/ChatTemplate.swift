@@ -30,7 +30,9 @@ public struct ChatTemplate: Sendable {
         var lexer = Lexer(source: source)
         let tokens = try lexer.tokenize()
         var parser = Parser(tokens: tokens)
-        self.nodes = try parser.parseTemplate()
+        let nodes = try parser.parseTemplate()
+        try Validator().check(nodes, soft: false)
+        self.nodes = nodes
         self.source = source
     }
 
