@@ -159,6 +159,22 @@ RAW_CONVERSATIONS: dict[str, list[dict]] = {
         {"role": "assistant", "content": "It is 21 °C in Paris."},
         {"role": "user", "content": "Thanks!"},
     ],
+    "tool_calls_string_args": [
+        {"role": "user", "content": "Weather in Paris and Rome?"},
+        {"role": "assistant", "content": None, "tool_calls": [
+            {"id": "call_a", "type": "function",
+             "function": {"name": "get_weather", "arguments": "{\"city\": \"Paris\"}"}},
+            {"id": "call_b", "type": "function",
+             "function": {"name": "get_weather", "arguments": "{\"city\": \"Rome\", \"unit\": \"celsius\"}"}}]},
+        {"role": "tool", "tool_call_id": "call_a", "content": "18"},
+        {"role": "tool", "tool_call_id": "call_b", "content": "24"},
+    ],
+    "content_parts": [
+        {"role": "system", "content": [{"type": "text", "text": "Be brief."}]},
+        {"role": "user", "content": [{"type": "text", "text": "Describe"}, {"type": "text", "text": " this."}]},
+        {"role": "assistant", "content": [{"type": "text", "text": "A cat."}]},
+        {"role": "user", "content": "More?"},
+    ],
 }
 TOKENS = [("<s>", "</s>"), ("<|begin_of_text|>", "<|eot_id|>"), ("", "")]
 EXTRAS = [{}, {"enable_thinking": False}, {"tools": TOOLS}]
