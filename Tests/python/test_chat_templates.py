@@ -408,6 +408,11 @@ SNIPPETS = [
     "{% if false %}{{ 'a' | frobnicate }}{% endif %}ok {{ 'x' if true else 'y' | frobnicate }}",
     "{% for i in [1] %}{% if false %}{{ i | frobnicate }}{% endif %}{% endfor %}ok",
     "{% if n %}{{ n is frobnicated }}{% endif %}",
+    "{% if n: %}a{% elif t: %}b{% else: %}c{% endif %}{% for i in l: %}{{ i }}{% else: %}e{% endfor %}",
+    "{% set ns = namespace(a=0) %}{% set ns.a, b = 1, 2 %}{{ ns.a }}{{ b }}{% for (x, y) in [(1, 2)] %}{{ x }}{{ y }}{% endfor %}",
+    "{% for a, (b, c) in [(1, (2, 3))] %}{{ a }}{{ b }}{{ c }}{% endfor %}",
+    "{{ n is defined(1) }}",
+    "{% macro m() %}x{% endmacro m %}",
     "{{ messages | length }} {{ messages[0].role }} {{ messages[-1]['content'] }} {{ add_generation_prompt }} [{{ bos_token }}] {{ tools }}",
 ]
 

@@ -50,10 +50,11 @@ indirect enum Expr: Sendable {
 }
 
 /// The left side of `set` and the variables of `for`.
-enum AssignTarget: Sendable {
+indirect enum AssignTarget: Sendable {
     case name(String)
-    case names([String])
     case attribute(object: String, attribute: String)
+    /// `a, b` or `(a, ns.b)`: unpacks an iterable of exactly that many items.
+    case many([AssignTarget])
 }
 
 struct FilterCall: Sendable {

@@ -313,8 +313,16 @@ extension Renderer {
 
     // MARK: - Tests
 
+    static let testsWithoutArguments: Set<String> = [
+        "defined", "undefined", "none", "boolean", "false", "true", "integer", "float", "number", "string", "mapping",
+        "iterable", "sequence", "callable", "even", "odd", "lower", "upper", "escaped",
+    ]
+
     func applyTest(_ name: String, _ subject: Value, _ args: CallArgs, _ pos: SourcePos) throws(ChatTemplateError) -> Bool {
         let v = subject.plain
+        if Self.testsWithoutArguments.contains(name), !args.positional.isEmpty || !args.keyword.isEmpty {
+            throw ChatTemplateError(.runtime, "test '\(name)' takes no arguments", at: pos)
+        }
         let other = args.value(0, "other") ?? .undefined(hint: "test '\(name)' needs an argument")
         switch name {
         case "defined": return !v.isUndefined

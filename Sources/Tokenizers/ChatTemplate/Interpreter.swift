@@ -135,14 +135,14 @@ final class Renderer {
         switch target {
         case .name(let n):
             scope.vars[n] = v
-        case .names(let names):
+        case .many(let targets):
             let items = try iterate(v, pos)
-            guard items.count == names.count else {
-                throw ChatTemplateError(.runtime, items.count < names.count
-                    ? "not enough values to unpack (expected \(names.count), got \(items.count))"
-                    : "too many values to unpack (expected \(names.count))", at: pos)
+            guard items.count == targets.count else {
+                throw ChatTemplateError(.runtime, items.count < targets.count
+                    ? "not enough values to unpack (expected \(targets.count), got \(items.count))"
+                    : "too many values to unpack (expected \(targets.count))", at: pos)
             }
-            for (n, item) in zip(names, items) { scope.vars[n] = item }
+            for (t, item) in zip(targets, items) { try assign(t, item, scope, pos) }
         case .attribute(let object, let attribute):
             guard let obj = scope.lookup(object), case .namespace(let ns) = obj else {
                 throw ChatTemplateError(.runtime, "cannot assign attribute on non-namespace object '\(object)'", at: pos)

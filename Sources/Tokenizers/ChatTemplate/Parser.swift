@@ -126,17 +126,17 @@ struct Parser {
         case "if":
             var branches: [IfBranch] = []
             var test = try parseTuple(withCondexpr: true, explicitParentheses: false)
-            try expectBlockEnd()
+            try expectStatementEnd()
             while true {
                 let (body, end) = try parseBody(until: ["elif", "else", "endif"], opener: tagToken)
                 branches.append(IfBranch(test: test, body: body))
                 if end == "elif" {
                     test = try parseTuple(withCondexpr: true, explicitParentheses: false)
-                    try expectBlockEnd()
+                    try expectStatementEnd()
                     continue
                 }
                 if end == "else" {
-                    try expectBlockEnd()
+                    try expectStatementEnd()
                     let (otherwise, _) = try parseBody(until: ["endif"], opener: tagToken)
                     try expectBlockEnd()
                     return [.ifChain(branches, otherwise: otherwise)]
@@ -155,14 +155,14 @@ struct Parser {
                 condition = try parseExpression()
             }
             if isName("recursive") { throw ChatTemplateError(.unsupported, "recursive for loops are not supported", at: current.pos) }
-            try expectBlockEnd()
+            try expectStatementEnd()
             let (body, end) = try parseBody(until: ["endfor", "else"], opener: tagToken)
             var otherwise: [Node] = []
-            try expectBlockEnd()
             if end == "else" {
+                try expectStatementEnd()
                 (otherwise, _) = try parseBody(until: ["endfor"], opener: tagToken)
-                try expectBlockEnd()
             }
+            try expectBlockEnd()
             return [.forLoop(target: target, iterable: iterable, condition: condition, body: body, otherwise: otherwise, tagToken.pos)]
         case "set":
             let target = try parseTarget(allowAttribute: true)
@@ -178,7 +178,7 @@ struct Parser {
                 advance()
                 filters.append(try parseFilterCall())
             }
-            try expectBlockEnd()
+            try expectStatementEnd()
             let (body, _) = try parseBody(until: ["endset"], opener: tagToken)
             try expectBlockEnd()
             return [.setBlock(name, filters: filters, body: body, tagToken.pos)]
@@ -202,9 +202,8 @@ struct Parser {
                 }
             }
             advance()
-            try expectBlockEnd()
+            try expectStatementEnd()
             let (body, _) = try parseBody(until: ["endmacro"], opener: tagToken)
-            if case .name = current.kind { advance() }
             try expectBlockEnd()
             return [.macro(MacroDefinition(name: name, params: params, defaults: defaults, body: body, pos: tagToken.pos))]
         case "filter":
@@ -213,7 +212,7 @@ struct Parser {
                 advance()
                 filters.append(try parseFilterCall())
             }
-            try expectBlockEnd()
+            try expectStatementEnd()
             let (body, _) = try parseBody(until: ["endfilter"], opener: tagToken)
             try expectBlockEnd()
             return [.filterBlock(filters, body: body)]
@@ -225,7 +224,7 @@ struct Parser {
             return [.continueLoop(tagToken.pos)]
         case "generation":
             // transformers' AssistantTracker tag: renders its body unchanged.
-            try expectBlockEnd()
+            try expectStatementEnd()
             let (body, _) = try parseBody(until: ["endgeneration"], opener: tagToken)
             try expectBlockEnd()
             return body
@@ -234,23 +233,43 @@ struct Parser {
         }
     }
 
+    /// jinja2's parse_assign_target: names (or `ns.attr` in `set`), comma-separated, optionally parenthesized.
     private mutating func parseTarget(allowAttribute: Bool) throws(ChatTemplateError) -> AssignTarget {
+        var items = [try parseTargetItem(allowAttribute: allowAttribute)]
+        var isTuple = false
+        while isOp(",") {
+            isTuple = true
+            advance()
+            if isName("in") || isOp("=") || isOp(")") { break }
+            if case .blockEnd = current.kind { break }
+            items.append(try parseTargetItem(allowAttribute: allowAttribute))
+        }
+        return isTuple ? .many(items) : items[0]
+    }
+
+    private mutating func parseTargetItem(allowAttribute: Bool) throws(ChatTemplateError) -> AssignTarget {
+        if isOp("(") {
+            advance()
+            try enter()
+            defer { leave() }
+            if isOp(")") { throw fail("expected a name, found ')'") }
+            let inner = try parseTarget(allowAttribute: allowAttribute)
+            try expectOp(")")
+            return inner
+        }
         let first = try expectName()
         if allowAttribute, isOp(".") {
             advance()
             let attr = try expectName()
             return .attribute(object: first, attribute: attr)
         }
-        if isOp(",") {
-            var names = [first]
-            while isOp(",") {
-                advance()
-                if isName("in") || isOp("=") { break }
-                names.append(try expectName())
-            }
-            return .names(names)
-        }
         return .name(first)
+    }
+
+    /// The end of a statement tag; jinja2 allows a colon before it (`{% else: %}`).
+    private mutating func expectStatementEnd() throws(ChatTemplateError) {
+        if isOp(":") { advance() }
+        try expectBlockEnd()
     }
 
     private mutating func parseFilterCall() throws(ChatTemplateError) -> FilterCall {
