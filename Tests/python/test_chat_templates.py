@@ -413,6 +413,11 @@ SNIPPETS = [
     "{% for a, (b, c) in [(1, (2, 3))] %}{{ a }}{{ b }}{{ c }}{% endfor %}",
     "{{ n is defined(1) }}",
     "{% macro m() %}x{% endmacro m %}",
+    "{{ 0x1F }} {{ 0o17 }} {{ 0b101 }} {{ 1_000 }} {{ 00 }}",
+    "{{ 04 }}",
+    "{{+ 'plus' }} {%+ if true %}x{% endif %}",
+    "{% set a, = [1] %}{{ a }}",
+    "text then {#",
     "{{ messages | length }} {{ messages[0].role }} {{ messages[-1]['content'] }} {{ add_generation_prompt }} [{{ bos_token }}] {{ tools }}",
 ]
 

@@ -93,7 +93,7 @@ struct Lexer {
                 if modifier == "-" {
                     open += 1
                     while textEnd > textStart, Self.isSpace(src[textEnd - 1]) { textEnd -= 1 }
-                } else if modifier == "+" && kind != "{" {
+                } else if modifier == "+" {
                     open += 1
                 } else if kind != "{" {
                     // lstrip_blocks: drop spaces/tabs between the line start and a block or comment tag.
@@ -113,6 +113,8 @@ struct Lexer {
             if kind == " " { break }
             switch kind {
             case "#":
+                // jinja2 ends quietly when the source stops right after a comment opener.
+                if open >= src.count { pos = src.count; break }
                 var e = open
                 while e + 1 < src.count, !(src[e] == "#" && src[e + 1] == "}") { e += 1 }
                 guard e + 1 < src.count else {
@@ -227,6 +229,24 @@ struct Lexer {
         var text = ""
         text.unicodeScalars.append(contentsOf: src[start..<j].filter { $0 != "_" })
         let p = position(start)
+        if !isFloat, text.hasPrefix("0") {
+            // Python (and jinja2) allow 0x/0o/0b prefixes and no other leading zeros.
+            if text == "0", let r = at(j), ["x", "X", "o", "O", "b", "B"].contains(r) {
+                let radix = r == "x" || r == "X" ? 16 : r == "o" || r == "O" ? 8 : 2
+                var k = j + 1
+                var digits = ""
+                while k < src.count, src[k] == "_" || (UInt32(String(src[k]), radix: 16).map { Int($0) < radix } ?? false) {
+                    if src[k] != "_" { digits.unicodeScalars.append(src[k]) }
+                    k += 1
+                }
+                guard let n = Int(digits, radix: radix) else { throw ChatTemplateError(.syntax, "bad integer literal", at: p) }
+                tokens.append(Token(kind: .int(n), pos: p))
+                return k
+            }
+            if text.count > 1, !text.allSatisfy({ $0 == "0" }) {
+                throw ChatTemplateError(.syntax, "leading zeros in integer literals are not allowed", at: p)
+            }
+        }
         if isFloat {
             guard let d = Double(text) else { throw ChatTemplateError(.syntax, "bad number '\(text)'", at: p) }
             tokens.append(Token(kind: .float(d), pos: p))

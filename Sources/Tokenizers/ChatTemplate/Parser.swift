@@ -240,7 +240,7 @@ struct Parser {
         while isOp(",") {
             isTuple = true
             advance()
-            if isName("in") || isOp("=") || isOp(")") { break }
+            if isName("in") || isOp(")") { break }
             if case .blockEnd = current.kind { break }
             items.append(try parseTargetItem(allowAttribute: allowAttribute))
         }
