@@ -8,7 +8,36 @@ import Darwin
 extension Renderer {
     // MARK: - Filters
 
+    /// Parameters (after the subject) of the filters whose signature is fixed, to refuse
+    /// unknown keywords and extra arguments as Python does.
+    static let filterParameters: [String: [String]] = [
+        "default": ["default_value", "boolean"], "d": ["default_value", "boolean"],
+        "length": [], "count": [], "string": [], "safe": [], "e": [], "escape": [], "forceescape": [],
+        "upper": [], "lower": [], "capitalize": [], "title": [], "list": [], "first": [], "last": [],
+        "abs": [], "wordcount": [], "items": [], "reverse": [],
+        "trim": ["chars"], "replace": ["old", "new", "count"],
+        "tojson": ["ensure_ascii", "indent", "separators", "sort_keys"],
+        "join": ["d", "attribute"], "dictsort": ["case_sensitive", "by", "reverse"],
+        "sort": ["reverse", "case_sensitive", "attribute"], "unique": ["case_sensitive", "attribute"],
+        "min": ["case_sensitive", "attribute"], "max": ["case_sensitive", "attribute"],
+        "sum": ["attribute", "start"], "round": ["precision", "method"], "int": ["default", "base"],
+        "float": ["default"], "indent": ["width", "first", "blank"], "attr": ["name"], "center": ["width"],
+    ]
+
     func applyFilter(_ name: String, _ subject: Value, _ args: CallArgs, _ pos: SourcePos) throws(ChatTemplateError) -> Value {
+        if let params = Self.filterParameters[name] {
+            if args.positional.count > params.count {
+                throw ChatTemplateError(.runtime, "filter '\(name)' takes at most \(params.count) argument(s), got \(args.positional.count)", at: pos)
+            }
+            for (k, _) in args.keyword {
+                guard let i = params.firstIndex(of: k) else {
+                    throw ChatTemplateError(.runtime, "filter '\(name)' got an unexpected keyword argument '\(k)'", at: pos)
+                }
+                if i < args.positional.count {
+                    throw ChatTemplateError(.runtime, "filter '\(name)' got multiple values for argument '\(k)'", at: pos)
+                }
+            }
+        }
         switch name {
         case "default", "d":
             let fallback = args.value(0, "default_value") ?? .string("")
@@ -59,10 +88,8 @@ extension Renderer {
             if let attr = arg(1, "attribute") { items = try items.map { x throws(ChatTemplateError) in try attributePath(x, attr, pos) } }
             return .string(items.map(\.str).joined(separator: sep))
         case "first":
-            try requireDefined()
             return try iterate(v, pos).first ?? .undefined(hint: "No first item, sequence was empty.")
         case "last":
-            try requireDefined()
             if case .iterator(_, let kind) = v, !kind.isView {
                 throw ChatTemplateError(.runtime, "'\(kind.typeName)' object is not reversible", at: pos)
             }
@@ -96,9 +123,11 @@ extension Renderer {
             let reverse = boolArg(0, "reverse", false)
             let caseSensitive = boolArg(1, "case_sensitive", false)
             let attr = arg(2, "attribute")
+            // jinja2 sorts by a one-item list key, so equal keys (also two undefined ones)
+            // are never ordered with `<`.
             return .array(try sortValues(try iterate(v, pos), reverse: reverse, pos) { x throws(ChatTemplateError) in
                 let k = attr == nil ? x : try self.attributePath(x, attr ?? .none, pos)
-                return caseSensitive ? k : self.foldCase(k)
+                return .array([caseSensitive ? k : self.foldCase(k)])
             })
         case "unique":
             let caseSensitive = boolArg(0, "case_sensitive", false)
@@ -150,6 +179,9 @@ extension Renderer {
             guard let x = number(v) else { throw ChatTemplateError(.runtime, "round needs a number, not \(v.typeName)", at: pos) }
             let precision = arg(0, "precision").flatMap { intValue($0) } ?? 0
             let method = arg(1, "method")?.str ?? "common"
+            guard ["common", "ceil", "floor"].contains(method) else {
+                throw ChatTemplateError(.runtime, "method must be common, ceil or floor", at: pos)
+            }
             let scale = pow(10.0, Double(precision))
             let rule: FloatingPointRoundingRule = method == "ceil" ? .up : method == "floor" ? .down : .toNearestOrEven
             return .double((x * scale).rounded(rule) / scale)
@@ -176,6 +208,7 @@ extension Renderer {
             default: return fallback
             }
         case "indent":
+            try requireDefined()
             let width = arg(0, "width") ?? .int(4)
             let indentation: String
             if case .string(let s) = width { indentation = s } else { indentation = String(repeating: " ", count: max(0, intValue(width) ?? 4)) }
@@ -197,6 +230,7 @@ extension Renderer {
         case "wordcount":
             return .int(pythonSplit(v.str, nil, maxsplit: -1).count)
         case "attr":
+            try requireDefined()
             guard let a = arg(0, "name") else { throw ChatTemplateError(.runtime, "attr needs a name", at: pos) }
             // Only Python attributes (methods, namespace attributes), never dict items.
             if case .dict = v {
@@ -379,10 +413,10 @@ extension Renderer {
             return (i % 2 == 0) == (name == "even")
         case "lower":
             let s = v.str
-            return s == pythonLower(s)
+            return s.unicodeScalars.contains { $0.properties.isCased } && s == pythonLower(s)
         case "upper":
             let s = v.str
-            return s == pythonUpper(s)
+            return s.unicodeScalars.contains { $0.properties.isCased } && s == pythonUpper(s)
         case "escaped": return subject.isMarkup
         default:
             if JinjaNames.tests.contains(name) {

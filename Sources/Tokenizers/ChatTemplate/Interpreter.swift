@@ -453,8 +453,8 @@ final class Renderer {
         case .markup(let s):
             return try slice(.string(s), start, stop, step, pos)
         default:
-            // jinja2's getitem turns the TypeError into an undefined value.
-            return .undefined(hint: "'\(o.typeName)' object is not subscriptable")
+            // jinja2 compiles a slice to a plain Python subscript, so this is a TypeError.
+            throw ChatTemplateError(.runtime, "'\(o.typeName)' object is not subscriptable", at: pos)
         }
     }
 

@@ -125,13 +125,14 @@ struct Parser {
         switch tag {
         case "if":
             var branches: [IfBranch] = []
-            var test = try parseTuple(withCondexpr: true, explicitParentheses: false)
+            // jinja2 parses if-tests without inline if-expressions (unless parenthesized).
+            var test = try parseTuple(withCondexpr: false, explicitParentheses: false)
             try expectStatementEnd()
             while true {
                 let (body, end) = try parseBody(until: ["elif", "else", "endif"], opener: tagToken)
                 branches.append(IfBranch(test: test, body: body))
                 if end == "elif" {
-                    test = try parseTuple(withCondexpr: true, explicitParentheses: false)
+                    test = try parseTuple(withCondexpr: false, explicitParentheses: false)
                     try expectStatementEnd()
                     continue
                 }
@@ -536,13 +537,28 @@ struct Parser {
 
     private mutating func parseSubscript(_ node: Expr, _ pos: SourcePos) throws(ChatTemplateError) -> Expr {
         var start: Expr?
+        if isOp("]") {
+            // jinja2 reads `x[]` as `x[()]`.
+            advance()
+            return .item(node, .tuple([], pos), pos)
+        }
         if !isOp(":") {
             start = try parseExpression()
             if isOp("]") {
                 advance()
                 return .item(node, start ?? .constant(.none, pos), pos)
             }
-            if isOp(",") { throw ChatTemplateError(.unsupported, "tuple subscripts are not supported", at: current.pos) }
+            if isOp(",") {
+                // A tuple key (`x[a, b]`), which no dict or list here has.
+                var items = [start ?? .constant(.none, pos)]
+                while isOp(",") {
+                    advance()
+                    if isOp("]") { break }
+                    items.append(try parseExpression())
+                }
+                try expectOp("]")
+                return .item(node, .tuple(items, pos), pos)
+            }
         }
         try expectOp(":")
         var stop: Expr?

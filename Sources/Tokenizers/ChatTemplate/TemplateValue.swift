@@ -252,7 +252,7 @@ indirect enum Value {
     /// Python's repr().
     var repr: String {
         switch self {
-        case .undefined: return ""
+        case .undefined: return "Undefined"
         case .none: return "None"
         case .bool(let b): return b ? "True" : "False"
         case .int(let i): return String(i)
