@@ -228,7 +228,15 @@ extension Renderer {
             if first { rv = indentation + rv }
             return .string(rv)
         case "wordcount":
-            return .int(pythonSplit(v.str, nil, maxsplit: -1).count)
+            // jinja2 counts matches of the regex \w+.
+            var words = 0
+            var inWord = false
+            for c in v.str.unicodeScalars {
+                let w = c == "_" || c.properties.isAlphabetic || c.properties.numericType != nil
+                if w && !inWord { words += 1 }
+                inWord = w
+            }
+            return .int(words)
         case "attr":
             try requireDefined()
             guard let a = arg(0, "name") else { throw ChatTemplateError(.runtime, "attr needs a name", at: pos) }
@@ -452,11 +460,24 @@ extension Renderer {
         }
     }
 
+    static let noArgumentStringMethods: Set<String> = [
+        "upper", "lower", "title", "capitalize", "swapcase", "casefold", "isdigit", "isalpha", "isalnum", "isspace",
+        "islower", "isupper", "isnumeric", "isdecimal",
+    ]
+
     private func plainMethod(_ receiver: Value, _ name: String, _ args: CallArgs, _ pos: SourcePos) throws(ChatTemplateError) -> Value {
         func arg(_ i: Int, _ n: String) -> Value? { args.value(i, n) }
         func optString(_ i: Int, _ n: String) -> String? {
             guard let a = arg(i, n), !a.isNone else { return nil }
             return a.str
+        }
+        if case .string = receiver {
+            if Self.noArgumentStringMethods.contains(name), !args.positional.isEmpty || !args.keyword.isEmpty {
+                throw ChatTemplateError(.runtime, "str.\(name)() takes no arguments", at: pos)
+            }
+            if ["strip", "lstrip", "rstrip"].contains(name), let a = arg(0, "chars"), !a.isNone, !a.isString {
+                throw ChatTemplateError(.runtime, "\(name) arg must be None or str", at: pos)
+            }
         }
         switch receiver {
         case .string(let s):
@@ -613,6 +634,7 @@ extension Renderer {
         let a = Array(fmt.unicodeScalars)
         var out = String.UnicodeScalarView()
         var auto = 0
+        var manual = false
         var i = 0
         while i < a.count {
             let c = a[i]
@@ -627,9 +649,12 @@ extension Renderer {
                 }
                 let v: Value?
                 if field.isEmpty {
+                    if manual { throw ChatTemplateError(.runtime, "cannot switch from manual field specification to automatic field numbering", at: pos) }
                     v = auto < args.positional.count ? args.positional[auto] : nil
                     auto += 1
                 } else if let n = Int(field) {
+                    if auto > 0 { throw ChatTemplateError(.runtime, "cannot switch from automatic field numbering to manual field specification", at: pos) }
+                    manual = true
                     v = n < args.positional.count ? args.positional[n] : nil
                 } else {
                     v = args.keyword.first { $0.0 == field }?.1

@@ -587,10 +587,26 @@ final class Renderer {
         }
     }
 
-    func strftimeNow(_ format: String) -> String {
-        var t = time(nil)
+    func strftimeNow(_ pythonFormat: String) -> String {
+        var tv = timeval()
+        gettimeofday(&tv, nil)
+        var t = tv.tv_sec
         var tmv = tm()
         localtime_r(&t, &tmv)
+        // Python's strftime adds %f (microseconds) to the C directives.
+        var format = ""
+        var it = pythonFormat.unicodeScalars.makeIterator()
+        while let c = it.next() {
+            guard c == "%" else { format.unicodeScalars.append(c); continue }
+            guard let d = it.next() else { format += "%"; break }
+            if d == "f" {
+                let us = String(Int(tv.tv_usec))
+                format += String(repeating: "0", count: max(0, 6 - us.count)) + us
+            } else {
+                format += "%"
+                format.unicodeScalars.append(d)
+            }
+        }
         var buffer = [CChar](repeating: 0, count: 512)
         let n = strftime(&buffer, buffer.count, format, &tmv)
         let bytes = buffer[0..<n].map { UInt8(bitPattern: $0) }
