@@ -1,42 +1,56 @@
 import Foundation
 import GGUF
+import Logging
 import Tokenizers
 
 /// How chat messages become a prompt for one model, and which strings end an answer.
 ///
-/// RWKV World models (no `tokenizer.chat_template`) use their training convention:
-/// "User: ...\n\nAssistant: ...\n\n", a blank line ending every turn, so "\n\n" stops an answer.
+/// The GGUF's `tokenizer.chat_template` (a Jinja template, rendered as transformers does) when it
+/// has one; otherwise, for RWKV World models, their training convention
+/// "User: ...\n\nAssistant: ...\n\n", where a blank line ends every turn, so "\n\n" stops an answer.
 struct ChatFormat: Sendable {
+    let template: ChatTemplate
     let stops: [String]
+    let bosToken: String
+    let eosToken: String
+    /// True when the model's own template is used (not the RWKV World fallback).
+    let fromModel: Bool
 
-    init(file: GGUFFile, tokenizer: AnyTokenizer) {
+    init(file: GGUFFile, tokenizer: AnyTokenizer, logger: Logger) {
+        func tokenText(_ id: Int32?) -> String {
+            guard let id, let bytes = tokenizer.tokenBytes(id) else { return "" }
+            return String(decoding: bytes, as: UTF8.self)
+        }
+        bosToken = tokenText(tokenizer.bosTokenID)
+        eosToken = tokenText(tokenizer.eosTokenID)
+        if let source = file.metadata["tokenizer.chat_template"]?.string, !source.isEmpty {
+            do {
+                template = try ChatTemplate(source: source)
+                stops = []
+                fromModel = true
+                return
+            } catch {
+                logger.warning("the model's chat template cannot be used; using the RWKV World convention",
+                               metadata: ["file": "\(file.path)", "error": "\(error)"])
+            }
+        }
+        template = .rwkvWorld
         stops = ["\n\n"]
+        fromModel = false
     }
 
     /// The prompt text for `messages`; with `continuing`, only these messages are rendered (a
     /// session's state already holds the conversation before them).
     func render(_ messages: [PromptMessage], addGenerationPrompt: Bool, continuing: Bool) throws(EngineError) -> String {
-        var out = ""
-        for m in messages {
-            let role: String
-            switch m.role {
-            case "system", "developer": role = "System"
-            case "user": role = "User"
-            case "assistant": role = "Assistant"
-            case "tool": role = "Tool"
-            default:
-                throw .invalidRequest(param: "messages", message: "unknown role '\(m.role)'")
-            }
-            out += role + ": " + Self.clean(m.content) + "\n\n"
+        let converted = messages.map { m in
+            ChatMessage(role: !fromModel && m.role == "developer" ? "system" : m.role, content: m.content,
+                        reasoningContent: m.reasoningContent)
         }
-        if addGenerationPrompt { out += "Assistant:" }
-        return out
-    }
-
-    /// Strips the text and collapses blank lines (a blank line ends a turn in this convention).
-    static func clean(_ s: String) -> String {
-        var t = s.trimmingCharacters(in: .whitespacesAndNewlines)
-        while t.contains("\n\n") { t = t.replacingOccurrences(of: "\n\n", with: "\n") }
-        return t
+        do {
+            return try template.render(messages: converted, addGenerationPrompt: addGenerationPrompt,
+                                       bosToken: continuing ? "" : bosToken, eosToken: eosToken)
+        } catch {
+            throw .invalidRequest(param: "messages", message: "the chat template refused the messages: \(error)")
+        }
     }
 }

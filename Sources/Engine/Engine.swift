@@ -81,6 +81,9 @@ public struct GenerationHandle: Sendable {
     public let cancellation: CancellationFlag
     /// Prompt tokens of the request (after templating).
     public let promptTokenCount: Int
+    /// The rendered prompt ends inside an open `<think>` block (some chat templates open it), so
+    /// the answer starts with reasoning.
+    public let startsInReasoning: Bool
 
     public func cancel() { cancellation.cancel() }
 }
@@ -273,7 +276,7 @@ public final class InferenceEngine: @unchecked Sendable {
         } catch {
             throw .modelUnavailable(name: name, reason: error.description)
         }
-        let format = ChatFormat(file: model.file, tokenizer: tokenizer)
+        let format = ChatFormat(file: model.file, tokenizer: tokenizer, logger: logger)
         let worker = try ModelWorker(model: model, tokenizer: tokenizer, threads: configuration.threads,
                                      limits: configuration.limits, logger: logger) { [weak self] seq, worker in
             self?.sequenceFinished(seq, worker: worker)
@@ -336,7 +339,7 @@ public final class InferenceEngine: @unchecked Sendable {
             session = try claimSession(id, principal: request.principal, model: m)
         }
         do {
-            let (tokens, stops) = try renderPrompt(request.prompt, model: m, continuing: session != nil)
+            let (tokens, stops, opensThink) = try renderPrompt(request.prompt, model: m, continuing: session != nil)
             guard !tokens.isEmpty else { throw EngineError.invalidRequest(param: "messages", message: "the prompt is empty") }
             guard tokens.count <= configuration.maxPromptTokens else {
                 throw EngineError.invalidRequest(
@@ -372,7 +375,8 @@ public final class InferenceEngine: @unchecked Sendable {
                 }, cancel: flag, defaultTimeout: configuration.requestTimeoutSeconds)
             seq.cachedLogits = cachedLogits
             try m.worker.submit(seq)
-            return GenerationHandle(events: stream, cancellation: flag, promptTokenCount: tokens.count)
+            return GenerationHandle(events: stream, cancellation: flag, promptTokenCount: tokens.count,
+                                    startsInReasoning: opensThink)
         } catch let error as EngineError {
             if let session { releaseSession(session) }
             throw error
@@ -382,22 +386,25 @@ public final class InferenceEngine: @unchecked Sendable {
         }
     }
 
-    /// Prompt tokens and the default stop strings of the model's chat format.
+    /// Prompt tokens, the default stop strings of the model's chat format, and whether the
+    /// rendered chat prompt leaves a `<think>` block open.
     func renderPrompt(_ prompt: PromptInput, model m: LoadedModel, continuing: Bool) throws(EngineError)
-        -> ([Int32], [String]) {
+        -> ([Int32], [String], Bool) {
         switch prompt {
         case .tokens(let t):
             for id in t where id < 0 || Int(id) >= m.model.config.vocabulary {
                 throw .invalidRequest(param: "prompt", message: "token \(id) is outside the vocabulary 0..<\(m.model.config.vocabulary)")
             }
-            return (t, [])
+            return (t, [], false)
         case .text(let s):
-            do { return (try m.tokenizer.encode(s), []) } catch {
+            do { return (try m.tokenizer.encode(s), [], false) } catch {
                 throw .invalidRequest(param: "prompt", message: error.description)
             }
         case .chat(let messages):
             let text = try m.format.render(messages, addGenerationPrompt: true, continuing: continuing)
-            do { return (try m.tokenizer.encode(text), m.format.stops) } catch {
+            let tail = text.suffix(16).trimmingCharacters(in: .whitespacesAndNewlines)
+            let opens = tail.hasSuffix("<think>")
+            do { return (try m.tokenizer.encode(text), m.format.stops, opens) } catch {
                 throw .invalidRequest(param: "messages", message: error.description)
             }
         }

@@ -116,7 +116,7 @@ extension RoostAPI {
         }
         if req.isStreaming {
             return sse(contentType: "application/x-ndjson", { (send) async throws -> Void in
-                var splitter = ThinkSplitter()
+                var splitter = ThinkSplitter(insideThink: handle.startsInReasoning)
                 for await event in handle.events {
                     switch event {
                     case .started: break
@@ -158,7 +158,7 @@ extension RoostAPI {
         if finalReason == .cancelled || finalReason == .timeout {
             throw APIError(.unavailable(retryAfter: nil), message: "generation ended: \(finalReason.rawValue)")
         }
-        var splitter = ThinkSplitter()
+        var splitter = ThinkSplitter(insideThink: handle.startsInReasoning)
         var (thinking, content) = splitter.feed(text)
         let rest = splitter.finish()
         thinking += rest.reasoning

@@ -71,7 +71,7 @@ extension RoostAPI {
         if req.stream ?? false {
             let includeUsage = req.streamOptions?.includeUsage ?? false
             return sse { (send) async throws -> Void in
-                var splitter = ThinkSplitter()
+                var splitter = ThinkSplitter(insideThink: handle.startsInReasoning)
                 func chunk(_ delta: ChatDelta, logprobs: ChatLogprobs? = nil, finish: APITypes.FinishReason? = nil) -> ChatCompletionChunk {
                     ChatCompletionChunk(id: id, created: created, model: model,
                                         choices: [ChatCompletionChunkChoice(delta: delta, logprobs: logprobs, finishReason: finish)])
@@ -134,7 +134,7 @@ extension RoostAPI {
                            message: finalReason == .timeout ? "the request timed out" : "generation was cancelled",
                            code: finalReason.rawValue)
         }
-        var splitter = ThinkSplitter()
+        var splitter = ThinkSplitter(insideThink: handle.startsInReasoning)
         var (reasoning, content) = splitter.feed(text)
         let rest = splitter.finish()
         reasoning += rest.reasoning
