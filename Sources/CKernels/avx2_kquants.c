@@ -650,6 +650,14 @@ INLINE void kq_gemm(const int type, int64_t n, int64_t nrows, const void *w, siz
                       a_stride, y + nrows8, y_stride);
 }
 
+// The 1-row tiles for the AVX-512 table's few-column gemm (internal.h): on CPUs that run
+// 512-bit instructions at half rate they beat the AVX-512 4 x 2 tiles, and both give the
+// ref's bits.
+TARGET void roost_kq_gemm_small_avx2(int type, int64_t n, int64_t nrows, const void *w, size_t row_bytes,
+                                     int64_t ncols, const void *a, size_t a_stride, float *y, int64_t y_stride) {
+    kq_gemm_small(type, n, nrows, w, row_bytes, ncols, a, a_stride, y, y_stride);
+}
+
 #define KQ_KERNELS(name, type)                                                                \
     TARGET static void gemv_##name##_avx2(int64_t n, int64_t nrows, const void *w,           \
                                           size_t row_bytes, const void *a, float *y) {       \

@@ -75,6 +75,11 @@ void roost_register_avx2_wkv(roost_kernels *k);
 void roost_register_avx512_wkv(roost_kernels *k);
 void roost_register_neon_wkv(roost_kernels *k);
 
+// AVX2 K-quant gemm with 1-row tiles (each weight row decoded once per group of up to
+// 4 columns), used by the AVX-512 table for few columns; x86-64 only.
+void roost_kq_gemm_small_avx2(int type, int64_t n, int64_t nrows, const void *w, size_t row_bytes,
+                              int64_t ncols, const void *a, size_t a_stride, float *y, int64_t y_stride);
+
 // Detected once by dispatch.c.
 extern roost_cpu_features roost_cpu;
 

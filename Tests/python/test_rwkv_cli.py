@@ -103,3 +103,16 @@ def test_bench_json_contract() -> None:
     assert 2_500_000 < r["weight_bytes_per_token"] < 3_400_000
     floor = r["read_bandwidth_bytes_per_s"] / r["weight_bytes_per_token"]
     assert r["floor_fraction"] == pytest.approx(r["gen_tokens_per_s"] / floor, rel=1e-6)
+    assert "batch" not in r and "batch_speedup" not in r
+
+
+def test_bench_batch_keys() -> None:
+    m = str(fixture("tiny-rwkv-6v0-3m-Q5_1.gguf"))
+    p = roostd("bench", m, "--json", "--prompt-tokens", "16", "--gen-tokens", "4", "--threads", "2", "--batch", "3")
+    assert p.returncode == 0, p.stderr
+    r = json.loads(p.stdout)
+    assert r["batch"] == 3 and r["batch_gen_tokens_per_s"] > 0
+    assert r["batch_speedup"] == pytest.approx(r["batch_gen_tokens_per_s"] / r["gen_tokens_per_s"], rel=1e-6)
+    for bad in ["0", "65"]:
+        q = roostd("bench", m, "--batch", bad)
+        assert q.returncode != 0 and "--batch must be in 1...64" in q.stderr
