@@ -95,39 +95,17 @@ public final class RoostAPI: Sendable {
 
     // MARK: - stats
 
-    struct StatsJSON: Encodable {
-        struct Model: Encodable {
-            var name: String
-            var loaded: Bool
-            var architecture: String?
-            var quantization: String?
-            var size_bytes: Int
-            var active: Int
-            var queued: Int
-            var tokens_per_s: Double
-            var generated_tokens: Int
-            var prompt_tokens: Int
-            var error: String?
-        }
-        var version: String
-        var models: [Model]
-        var sessions: Int
-        var queue: Int
-        var active: Int
-        var rss_bytes: Int
-    }
-
-    func statsJSON() -> StatsJSON {
+    func statsJSON() -> RoostStats {
         let s = engine.stats()
-        return StatsJSON(
+        return RoostStats(
             version: version,
             models: s.models.map {
                 .init(name: $0.name, loaded: $0.loaded, architecture: $0.architecture, quantization: $0.quantization,
-                      size_bytes: $0.sizeBytes, active: $0.stats?.active ?? 0, queued: $0.stats?.queued ?? 0,
-                      tokens_per_s: $0.stats?.tokensPerSecond ?? 0, generated_tokens: $0.stats?.generatedTokens ?? 0,
-                      prompt_tokens: $0.stats?.promptTokens ?? 0, error: $0.error)
+                      sizeBytes: $0.sizeBytes, active: $0.stats?.active ?? 0, queued: $0.stats?.queued ?? 0,
+                      tokensPerSecond: $0.stats?.tokensPerSecond ?? 0, generatedTokens: $0.stats?.generatedTokens ?? 0,
+                      promptTokens: $0.stats?.promptTokens ?? 0, error: $0.error)
             },
-            sessions: s.sessions, queue: s.queued, active: s.active, rss_bytes: ServerMetrics.residentBytes())
+            sessions: s.sessions, queue: s.queued, active: s.active, rssBytes: ServerMetrics.residentBytes())
     }
 }
 
