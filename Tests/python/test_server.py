@@ -325,3 +325,61 @@ def test_config_file_and_flags(workdir):
     out = subprocess.run([ROOSTD, "serve", "--config", str(cfg), "--print-config"], capture_output=True, text=True,
                          timeout=60)
     assert out.returncode != 0 and "unknown key 'max-sesions'" in out.stderr
+
+
+def test_admission_timeout_budget_keepalive_and_tcp(workdir):
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    d = Daemon(workdir, "--max-sessions", "1", "--max-queue", "1", "--keep-alive", "1s", "--request-timeout", "3s",
+               "--tcp", f"127.0.0.1:{port}")
+    try:
+        # Loopback TCP answers too.
+        c = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        c.request("GET", "/v1/models")
+        assert c.getresponse().status == 200
+        c.close()
+        # One running, one queued, the third is refused with 429 and Retry-After.
+        held = []
+        for _ in range(2):
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            s.connect(d.sock)
+            body = json.dumps({"model": MODEL, "messages": [{"role": "user", "content": "Go"}],
+                               "max_tokens": 100000, "stream": True}).encode()
+            s.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                      + f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
+            held.append(s)
+        deadline = time.time() + 10
+        while json.loads(d.request("GET", "/roost/v1/stats")[2])["queue"] < 1 and time.time() < deadline:
+            time.sleep(0.02)
+        status, headers, data = d.request("POST", "/v1/chat/completions", {
+            "model": MODEL, "messages": [{"role": "user", "content": "x"}], "max_tokens": 2})
+        assert status == 429, data
+        assert int(headers["Retry-After"]) >= 1
+        assert json.loads(data)["error"]["type"] == "rate_limit_error"
+        for s in held:
+            s.close()
+        # The request timeout ends a long generation.
+        deadline = time.time() + 10
+        while json.loads(d.request("GET", "/roost/v1/stats")[2])["active"] > 0 and time.time() < deadline:
+            time.sleep(0.05)
+        t0 = time.time()
+        status, _, data = d.request("POST", "/v1/chat/completions", {
+            "model": MODEL, "messages": [{"role": "user", "content": "x"}], "max_tokens": 10_000_000})
+        assert status == 503 and "timed out" in json.loads(data)["error"]["message"]
+        assert time.time() - t0 < 15
+        # keep-alive 1s: the model is unloaded soon after the last request.
+        deadline = time.time() + 15
+        while json.loads(d.request("GET", "/api/ps")[2])["models"] and time.time() < deadline:
+            time.sleep(0.2)
+        assert json.loads(d.request("GET", "/api/ps")[2])["models"] == []
+    finally:
+        assert d.stop() == 0
+    small = Daemon(workdir, "--memory-budget", "1KiB", name="small")
+    try:
+        status, headers, data = small.request("POST", "/v1/chat/completions", {
+            "model": MODEL, "messages": [{"role": "user", "content": "x"}], "max_tokens": 2})
+        assert status == 503 and "Retry-After" in headers, data
+        assert "memory budget" in json.loads(data)["error"]["message"]
+    finally:
+        assert small.stop() == 0
