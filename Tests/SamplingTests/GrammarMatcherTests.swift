@@ -185,9 +185,9 @@ func acceptsPrefix(_ m: GrammarMatcher, _ doc: [UInt8]) -> Bool {
 
     @Test func maskMatchesByteLevelAcceptance() throws {
         // For several states, a token is allowed exactly when its bytes are accepted.
-        let m = try matcher(##"{"type":"object","properties":{"name":{"type":"string"},"n":{"type":"number"},"tags":{"type":"array","items":{"enum":["a","bc"]}}},"required":["tags"]}"##)
+        let m = try matcher(##"{"type":"object","properties":{"name":{"type":"string","maxLength":4},"n":{"type":"number"},"tags":{"type":"array","items":{"enum":["a","bc"]}}},"required":["tags"]}"##)
         let v = syntheticVocabulary
-        for prefix in ["", "{", ##"{"name":"##, ##"{"name": "x"##, ##"{"name":"x","##, ##"{"n":1"##, ##"{"n":1.5,"tags":["##, ##"{"tags":["a""##] {
+        for prefix in ["", "{", ##"{"name":"##, ##"{"name": "x"##, ##"{"name":"é日"##, ##"{"name":"\u00e9\"x"##, ##"{"name":"ab\"##, ##"{"name":"x","##, ##"{"n":1"##, ##"{"n":1.5,"tags":["##, ##"{"tags":["a""##] {
             #expect(acceptsPrefix(m, Array(prefix.utf8)), "\(prefix)")
             let allowed = Set(m.allowedTokens())
             #expect(!allowed.isEmpty)

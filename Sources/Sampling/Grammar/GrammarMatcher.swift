@@ -252,7 +252,7 @@ public final class GrammarMatcher {
             if Self.complete(levels[0], t) {
                 for e in v.eosTokens { allowed[Int(e)] = 1; allowedCount += 1 }
             }
-            allowedCount += walkTrie()
+            allowedCount += markAllowed()
         }
         hitDeadEnd = allowedCount == 0
         if hitDeadEnd {
@@ -274,31 +274,52 @@ public final class GrammarMatcher {
         return logits.indices.filter { logits[$0] == 0 }.map { Int32($0) }
     }
 
-    /// Walks the vocabulary trie in preorder, stepping one byte per node from
-    /// the parent's state and skipping subtrees whose state is empty; marks
-    /// the tokens that end at live nodes. Returns how many were marked.
-    private func walkTrie() -> Int {
+    /// Marks the allowed tokens; returns how many. Inside a string (one
+    /// stack, in plain string content) the plain tokens are allowed by their
+    /// code point count alone and only the other tokens are walked.
+    private func markAllowed() -> Int {
         let v = vocabulary
-        let needed = v.maxTokenLength + 1
+        let s = levels[0]
+        if s.count == 1, s.lens[0] > 0 {
+            let top = s.frames[Int(s.lens[0]) &- 1]
+            if top.kind == GrammarFrame.string && top.phase == 1 {
+                let maxLength: Int32 = top.node >= 0 ? t.params[Int(top.node) &* 5 &+ 1] : Int32.max
+                let room = maxLength &- top.a
+                var marked = 0
+                for k in 0..<v.plainCount where v.plainCodePoints[k] <= room {
+                    allowed[Int(v.plainTokens[k])] = 1
+                    marked &+= 1
+                }
+                return marked &+ walkTrie(v.specialTrie)
+            }
+        }
+        return walkTrie(v.trie)
+    }
+
+    /// Walks a token trie in preorder, stepping one byte per node from the
+    /// parent's state and skipping subtrees whose state is empty; marks the
+    /// tokens that end at live nodes. Returns how many were marked.
+    private func walkTrie(_ trie: TokenTrie) -> Int {
+        let needed = trie.maxDepth + 1
         while levels.count < needed {
             levels.append(GrammarStateSet(maxStacks: Self.maximumStacks, maxDepth: maxDepth))
         }
         var marked = 0
         var i = 0
-        let end = v.nodeCount
+        let end = trie.nodeCount
         levels.withUnsafeBufferPointer { lv in
             while i < end {
-                let d = Int(v.nodeDepth[i])
+                let d = Int(trie.depth[i])
                 let into = lv[d]
-                step(lv[d &- 1], v.nodeByte[i], into)
+                step(lv[d &- 1], trie.byte[i], into)
                 if into.count == 0 {
-                    i = Int(v.nodeSkip[i])
+                    i = Int(trie.skip[i])
                     continue
                 }
-                let c = Int(v.nodeTokenCount[i])
+                let c = Int(trie.tokenCount[i])
                 if c > 0 {
-                    let s = Int(v.nodeTokenStart[i])
-                    for k in 0..<c { allowed[Int(v.trieTokens[s &+ k])] = 1 }
+                    let s = Int(trie.tokenStart[i])
+                    for k in 0..<c { allowed[Int(trie.tokens[s &+ k])] = 1 }
                     marked &+= c
                 }
                 i &+= 1
