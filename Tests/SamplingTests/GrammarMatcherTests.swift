@@ -199,6 +199,28 @@ func acceptsPrefix(_ m: GrammarMatcher, _ doc: [UInt8]) -> Bool {
         }
     }
 
+    @Test func maskMatchesByteLevelAcceptanceWithSeveralStacks() throws {
+        // Two string alternatives with different room, and a string next to a number.
+        let cases: [(String, [String])] = [
+            (##"{"anyOf":[{"type":"string","maxLength":2},{"type":"string","maxLength":5}]}"##, ["\"", "\"a", "\"ab", "\"abc", "\"abcde"]),
+            (##"{"type":"array","items":{"anyOf":[{"type":"string","maxLength":1},{"type":"integer"}]}}"##, ["[", "[\"", "[1", "[\"x\","]),
+        ]
+        let v = syntheticVocabulary
+        for (schema, prefixes) in cases {
+            let m = try matcher(schema)
+            for prefix in prefixes {
+                #expect(acceptsPrefix(m, Array(prefix.utf8)), "\(prefix)")
+                let allowed = Set(m.allowedTokens())
+                #expect(!allowed.isEmpty)
+                for id in 0..<Int32(v.size) where !v.eosTokens.contains(id) {
+                    let probe = m.copy()
+                    let ok = probe.accept(bytes: v.tokenBytes[Int(id)])
+                    #expect(allowed.contains(id) == (ok && !v.tokenBytes[Int(id)].isEmpty), "\(schema) \(prefix) + token \(id)")
+                }
+            }
+        }
+    }
+
     @Test func vocabularyCheck() throws {
         let g = try Grammar.jsonSchema(Array(##"{"enum":["x~"]}"##.utf8))
         try syntheticVocabulary.check(g)

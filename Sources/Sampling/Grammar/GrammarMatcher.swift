@@ -274,26 +274,29 @@ public final class GrammarMatcher {
         return logits.indices.filter { logits[$0] == 0 }.map { Int32($0) }
     }
 
-    /// Marks the allowed tokens; returns how many. Inside a string (one
-    /// stack, in plain string content) the plain tokens are allowed by their
-    /// code point count alone and only the other tokens are walked.
+    /// Marks the allowed tokens; returns how many. When every stack is inside
+    /// plain string content, the plain tokens are allowed by their code point
+    /// count alone (against the stack with the most room) and only the other
+    /// tokens are walked.
     private func markAllowed() -> Int {
         let v = vocabulary
         let s = levels[0]
-        if s.count == 1, s.lens[0] > 0 {
-            let top = s.frames[Int(s.lens[0]) &- 1]
-            if top.kind == GrammarFrame.string && top.phase == 1 {
-                let maxLength: Int32 = top.node >= 0 ? t.params[Int(top.node) &* 5 &+ 1] : Int32.max
-                let room = maxLength &- top.a
-                var marked = 0
-                for k in 0..<v.plainCount where v.plainCodePoints[k] <= room {
-                    allowed[Int(v.plainTokens[k])] = 1
-                    marked &+= 1
-                }
-                return marked &+ walkTrie(v.specialTrie)
-            }
+        var room: Int32 = -1
+        for k in 0..<s.count {
+            let len = Int(s.lens[k])
+            guard len > 0 else { room = -1; break }
+            let top = s.frames[k &* s.maxDepth &+ len &- 1]
+            guard top.kind == GrammarFrame.string && top.phase == 1 else { room = -1; break }
+            let maxLength: Int32 = top.node >= 0 ? t.params[Int(top.node) &* 5 &+ 1] : Int32.max
+            room = max(room, maxLength &- top.a)
         }
-        return walkTrie(v.trie)
+        guard room >= 0 else { return walkTrie(v.trie) }
+        var marked = 0
+        for k in 0..<v.plainCount where v.plainCodePoints[k] <= room {
+            allowed[Int(v.plainTokens[k])] = 1
+            marked &+= 1
+        }
+        return marked &+ walkTrie(v.specialTrie)
     }
 
     /// Walks a token trie in preorder, stepping one byte per node from the
