@@ -67,6 +67,7 @@ final class GrammarStateSet {
     }
 
     func copy(from other: GrammarStateSet) {
+        if other === self { return }
         count = 0
         for s in 0..<other.count { _ = append(from: other, slot: s) }
     }
