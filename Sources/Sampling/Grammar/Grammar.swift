@@ -127,7 +127,7 @@ public struct Grammar: Sendable {
         }
         var compiler = SchemaCompiler(root: schema)
         let root = try compiler.compile(schema, path: "#", depth: 0)
-        try compiler.builder.finish(maxDepth: maxDepth)
+        compiler.builder.finish()
         let need = compiler.builder.minDepth[Int(root)]
         if need >= GrammarTables.unreachable {
             throw .unsatisfiable(path: "#", message: "no finite JSON value matches")
@@ -145,8 +145,7 @@ public struct Grammar: Sendable {
         let root = Int32(b.kind.count)
         b.add(NodeKind.map, [anyValue, 0, 0, 0, 0])
         let depth = min(max(maxDepth, 2), maximumMaxDepth)
-        // The builder's tables for "any" are always satisfiable.
-        try? b.finish(maxDepth: depth)
+        b.finish()
         return Grammar(tables: GrammarTables(builder: b, root: root, maxDepth: depth))
     }
 
@@ -239,7 +238,7 @@ struct GrammarBuilder {
     }
 
     /// Flattens unions and computes minDepth.
-    mutating func finish(maxDepth: Int) throws(GrammarError) {
+    mutating func finish() {
         let n = kind.count
         // Flattened alternatives: every non-union node reachable through unions.
         var flat: [[Int32]] = Array(repeating: [], count: n)
@@ -302,6 +301,5 @@ struct GrammarBuilder {
                 }
             }
         }
-        _ = maxDepth
     }
 }
