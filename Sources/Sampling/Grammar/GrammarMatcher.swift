@@ -31,8 +31,10 @@ final class GrammarStateSet {
     init(maxStacks: Int, maxDepth: Int) {
         self.maxStacks = maxStacks
         self.maxDepth = maxDepth
+        // GrammarFrame is a trivial type and a frame is read only after it was
+        // written (lens bound every read), so the buffer is left uninitialized:
+        // pages of rarely used slots and depths are never touched.
         frames = .allocate(capacity: maxStacks * maxDepth)
-        frames.initialize(repeating: GrammarFrame(kind: 0, phase: 0, node: 0), count: maxStacks * maxDepth)
         lens = .allocate(capacity: maxStacks)
         lens.initialize(repeating: -1, count: maxStacks)
     }
