@@ -5,7 +5,7 @@ import Models
 import Tensors
 import Tokenizers
 
-// The grammar types come from Sources/Sampling/Grammar, compiled into this
+// The grammar types come from Sources/Sampling/Grammar (all but Sampler+Grammar.swift), compiled into this
 // target through the symlinks in GrammarShared/ (roostd does not depend on
 // the Sampling target yet; with that dependency, the symlinks go and this
 // file imports Sampling instead).

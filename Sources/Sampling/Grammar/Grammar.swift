@@ -16,6 +16,9 @@ enum NodeKind {
     /// Any of the alternatives: p0 = first index in `alternatives`, p1 = count
     /// (flattened: no alternative is itself a union).
     static let union: UInt8 = 7
+    /// String constrained by a pattern DFA: p0 = start state (global index
+    /// into the pattern tables).
+    static let pattern: UInt8 = 8
 }
 
 /// The compiled form of a grammar, immutable after construction and shared
@@ -42,7 +45,11 @@ final class GrammarTables: @unchecked Sendable {
     let litTerminal: UnsafeMutablePointer<Bool>
     let edgeByte: UnsafeMutablePointer<UInt8>
     let edgeTarget: UnsafeMutablePointer<Int32>
-    /// Every byte that appears in a literal or key.
+    /// Pattern DFAs of all pattern nodes: patternNext[state * 256 + byte] is
+    /// the next state or -1.
+    let patternNext: UnsafeMutablePointer<Int32>
+    let patternAccepting: UnsafeMutablePointer<Bool>
+    /// Every byte that appears in a literal, key or pattern transition.
     let literalBytes: [Bool]
     let root: Int32
     let maxDepth: Int
@@ -77,6 +84,9 @@ final class GrammarTables: @unchecked Sendable {
                 seen[Int(byte)] = true
             }
         }
+        for (k, t) in b.patternNext.enumerated() where t >= 0 { seen[k & 255] = true }
+        patternNext = copy(b.patternNext)
+        patternAccepting = copy(b.patternAccepting)
         litEdgeStart = copy(starts)
         litEdgeCount = copy(counts)
         litTerminal = copy(b.litTerminal)
@@ -93,6 +103,7 @@ final class GrammarTables: @unchecked Sendable {
         prefixItems.deallocate(); alternatives.deallocate()
         litEdgeStart.deallocate(); litEdgeCount.deallocate(); litTerminal.deallocate()
         edgeByte.deallocate(); edgeTarget.deallocate()
+        patternNext.deallocate(); patternAccepting.deallocate()
     }
 
     @inline(__always) func param(_ node: Int32, _ k: Int) -> Int32 { params[Int(node) &* 5 &+ k] }
@@ -167,6 +178,16 @@ struct GrammarBuilder {
     var litChildren: [[UInt8: Int32]] = []
     var litTerminal: [Bool] = []
     var anyID: Int32?
+    var patternNext: [Int32] = []
+    var patternAccepting: [Bool] = []
+
+    /// Appends a pattern DFA to the tables; returns a pattern node.
+    mutating func pattern(_ dfa: PatternDFA) -> Int32 {
+        let base = Int32(patternAccepting.count)
+        patternNext += dfa.next.map { $0 >= 0 ? $0 + base : -1 }
+        patternAccepting += dfa.accepting
+        return add(NodeKind.pattern, [base + dfa.start, 0, 0, 0, 0])
+    }
 
     @discardableResult
     mutating func add(_ k: UInt8, _ p: [Int32]) -> Int32 {
@@ -272,7 +293,7 @@ struct GrammarBuilder {
                 let p = id * 5
                 var d: Int32
                 switch kind[id] {
-                case NodeKind.string, NodeKind.number, NodeKind.literal:
+                case NodeKind.string, NodeKind.number, NodeKind.literal, NodeKind.pattern:
                     d = 1
                 case NodeKind.map:
                     d = 2

@@ -15,6 +15,7 @@ struct GrammarFrame: Equatable {
     static let string: UInt8 = 4    // a: code points so far, b: escape/UTF-8 state
     static let number: UInt8 = 5    // a: digits in the current part
     static let literal: UInt8 = 6   // a: literal trie node
+    static let pattern: UInt8 = 7   // a: pattern DFA state
 }
 
 /// A set of parse stacks (the pushdown recognizer is nondeterministic for
@@ -429,6 +430,8 @@ public final class GrammarMatcher {
                     top.pointee = GrammarFrame(kind: GrammarFrame.string, phase: 0, node: node)
                 case NodeKind.number:
                     top.pointee = GrammarFrame(kind: GrammarFrame.number, phase: 0, node: node)
+                case NodeKind.pattern:
+                    top.pointee = GrammarFrame(kind: GrammarFrame.pattern, phase: 0, node: node, a: t.params[p])
                 default:  // literal
                     top.pointee = GrammarFrame(kind: GrammarFrame.literal, phase: 0, node: node, a: t.params[p])
                 }
@@ -600,6 +603,25 @@ public final class GrammarMatcher {
 
             case GrammarFrame.string:
                 return feedString(top, set, s, len, c)
+
+            case GrammarFrame.pattern:
+                // Raw UTF-8 only (no escapes): the DFA has no edges for '"',
+                // backslash or control bytes.
+                if top.pointee.phase == 0 {
+                    guard c == 0x22 else { return false }
+                    top.pointee.phase = 1
+                    return true
+                }
+                let state = Int(top.pointee.a)
+                if c == 0x22 {
+                    guard t.patternAccepting[state] else { return false }
+                    set.lens[s] = Int32(len &- 1)
+                    return true
+                }
+                let nextState = t.patternNext[state &* 256 &+ Int(c)]
+                guard nextState >= 0 else { return false }
+                top.pointee.a = nextState
+                return true
 
             case GrammarFrame.number:
                 switch feedNumber(top, c) {

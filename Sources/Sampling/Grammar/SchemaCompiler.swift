@@ -18,13 +18,13 @@ struct SchemaCompiler {
     static let handled: Set<String> = [
         "type", "properties", "required", "additionalProperties", "items", "prefixItems",
         "minItems", "maxItems", "enum", "const", "anyOf", "oneOf", "$ref", "nullable",
-        "minLength", "maxLength", "uniqueItems",
+        "minLength", "maxLength", "uniqueItems", "pattern",
     ]
     /// Keywords that would change the output and are not implemented (an
     /// error rather than silently unconstrained output). Other unknown
     /// keywords are annotations and are ignored, as validators do.
     static let unsupported: Set<String> = [
-        "pattern", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "multipleOf",
+        "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "multipleOf",
         "allOf", "not", "if", "then", "else", "patternProperties", "propertyNames",
         "minProperties", "maxProperties", "contains", "minContains", "maxContains",
         "dependentRequired", "dependentSchemas", "dependencies", "unevaluatedProperties",
@@ -136,7 +136,7 @@ struct SchemaCompiler {
             let keys = Set(members.map(\.key))
             if !keys.isDisjoint(with: ["properties", "required", "additionalProperties"]) { types.append("object") }
             if !keys.isDisjoint(with: ["items", "prefixItems", "minItems", "maxItems"]) { types.append("array") }
-            if !keys.isDisjoint(with: ["minLength", "maxLength"]) { types.append("string") }
+            if !keys.isDisjoint(with: ["minLength", "maxLength", "pattern"]) { types.append("string") }
             if types.isEmpty { return withNull(builder.anyNode()) }
         default:
             throw .invalidSchema(path: path + "/type", message: "expected a string or an array of strings")
@@ -149,6 +149,16 @@ struct SchemaCompiler {
             case "object": ids.append(try object(schema, path: path, depth: depth))
             case "array": ids.append(try array(schema, path: path, depth: depth))
             case "string":
+                if let p = schema["pattern"] {
+                    guard case let .string(text) = p else {
+                        throw .invalidSchema(path: path + "/pattern", message: "expected a string")
+                    }
+                    if schema["minLength"] != nil || schema["maxLength"] != nil {
+                        throw .unsupportedKeyword(keyword: "pattern", path: path + " (together with minLength/maxLength)")
+                    }
+                    ids.append(builder.pattern(try PatternCompiler.compile(text, path: path + "/pattern")))
+                    continue
+                }
                 let minL = try nonNegativeInt(schema["minLength"], "minLength", path) ?? 0
                 let maxL = try nonNegativeInt(schema["maxLength"], "maxLength", path) ?? Int32.max
                 guard minL <= maxL else {

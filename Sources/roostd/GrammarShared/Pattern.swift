@@ -1,0 +1,1 @@
+../../Sampling/Grammar/Pattern.swift
