@@ -165,6 +165,30 @@ func acceptsPrefix(_ m: GrammarMatcher, _ doc: [UInt8]) -> Bool {
         #expect(!allowed.isEmpty && !allowed.contains(Int32(UInt8(ascii: "{"))) && !allowed.contains(Int32(UInt8(ascii: "["))))
     }
 
+    @Test func patterns() throws {
+        func pattern(_ p: String) throws -> GrammarMatcher {
+            var quoted: [UInt8] = []
+            OrderedJSON.serializeString(Array(p.utf8), into: &quoted)
+            return try matcher(#"{"type":"string","pattern":"# + String(decoding: quoted, as: UTF8.self) + "}")
+        }
+        let cases: [(String, [String], [String])] = [
+            (#"^[a-z]{2,4}-\d{3}$"#, ["ab-123", "abcd-000"], ["abcde-123", "ab-12", "AB-123", "ab-1234", ""]),
+            ("ab", ["ab", "xxabyy", "éab日"], ["a", "", "ba"]),
+            ("^(foo|bar)+$", ["foo", "barfoo"], ["", "fo", "foob"]),
+            ("^[^,]*$", ["", "é日x"], ["a,b"]),
+            (#"^\w+@\w+\.com$"#, ["a_1@b.com"], ["a@b.org", "@b.com", "é@b.com"]),
+            ("colou?r", ["color", "my colour"], ["colr"]),
+            (#"^a.b$"#, ["axb", "a日b"], ["ab", "a\\nb", "a\\\"b"]),
+            (#"^\D\W\S$"#, ["a-x"], ["1-x", "aax", "a- ", "é-x"]),
+            (#"^(?:x|\.){2}$"#, ["x.", ".."], ["x", "x.x"]),
+        ]
+        for (p, good, bad) in cases {
+            let m = try pattern(p)
+            for g in good { #expect(accepts(m, "\"" + g + "\""), "\(p) should match \(g)") }
+            for b in bad { #expect(!accepts(m, "\"" + b + "\""), "\(p) should not match \(b)") }
+        }
+    }
+
     @Test func eosOnlyWhenComplete() throws {
         let m = try matcher(##"{"type":"boolean"}"##)
         let eos = syntheticVocabulary.eosTokens[0]
@@ -204,6 +228,7 @@ func acceptsPrefix(_ m: GrammarMatcher, _ doc: [UInt8]) -> Bool {
         let cases: [(String, [String])] = [
             (##"{"anyOf":[{"type":"string","maxLength":2},{"type":"string","maxLength":5}]}"##, ["\"", "\"a", "\"ab", "\"abc", "\"abcde"]),
             (##"{"type":"array","items":{"anyOf":[{"type":"string","maxLength":1},{"type":"integer"}]}}"##, ["[", "[\"", "[1", "[\"x\","]),
+            (##"{"type":"array","items":{"anyOf":[{"type":"string","pattern":"^[a-c]+é?$"},{"type":"string","pattern":"日"}]}}"##, ["[", "[\"", "[\"ab", "[\"abé", "[\"x日", "[\"\u{E9}"]),
         ]
         let v = syntheticVocabulary
         for (schema, prefixes) in cases {

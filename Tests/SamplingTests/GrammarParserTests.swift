@@ -42,8 +42,8 @@ import Testing
     func compile(_ s: String) throws(GrammarError) -> Grammar { try Grammar.jsonSchema(Array(s.utf8)) }
 
     @Test func unsupportedKeywordsNameKeywordAndPath() {
-        #expect(throws: GrammarError.unsupportedKeyword(keyword: "pattern", path: "#/properties/name")) {
-            _ = try compile(##"{"type":"object","properties":{"name":{"type":"string","pattern":"^a"}}}"##)
+        #expect(throws: GrammarError.unsupportedKeyword(keyword: "multipleOf", path: "#/properties/name")) {
+            _ = try compile(##"{"type":"object","properties":{"name":{"type":"number","multipleOf":2}}}"##)
         }
         #expect(throws: GrammarError.unsupportedKeyword(keyword: "minimum", path: "#/$defs/N")) {
             _ = try compile(##"{"$defs":{"N":{"type":"integer","minimum":3}},"type":"object","properties":{"n":{"$ref":"#/$defs/N"}}}"##)
@@ -59,8 +59,8 @@ import Testing
             _ = try compile(##"{"type":"object","properties":{"a":{}},"additionalProperties":true}"##)
         }
         // The message names both.
-        let e = GrammarError.unsupportedKeyword(keyword: "pattern", path: "#/properties/name")
-        #expect(e.description.contains("pattern") && e.description.contains("#/properties/name"))
+        let e = GrammarError.unsupportedKeyword(keyword: "multipleOf", path: "#/properties/name")
+        #expect(e.description.contains("multipleOf") && e.description.contains("#/properties/name"))
     }
 
     @Test func descriptiveKeywordsAreIgnored() throws {
@@ -105,3 +105,31 @@ import Testing
         #expect(throws: GrammarError.tooDeep(path: "#", limit: Grammar.defaultMaxDepth)) { _ = try compile(t) }
     }
 }
+
+@Suite struct GrammarPatternErrorTests {
+    func compile(_ pattern: String, _ extra: String = "") throws(GrammarError) -> Grammar {
+        var quoted: [UInt8] = []
+        OrderedJSON.serializeString(Array(pattern.utf8), into: &quoted)
+        let schema = #"{"type":"object","properties":{"p":{"type":"string","pattern":"# + String(decoding: quoted, as: UTF8.self) + extra + "}}}"
+        return try Grammar.jsonSchema(Array(schema.utf8))
+    }
+
+    @Test func unsupportedRegexFeaturesNameThePattern() {
+        for bad in ["(?=a)", "(?i)a", "a++", #"\bfoo"#, "^a|b$", "[é]", "(a", "a)", "*a", #"\1"#, "a{2,1}", "x{1001}", "^a$b"] {
+            do {
+                _ = try compile(bad)
+                Issue.record("\(bad) compiled")
+            } catch {
+                #expect(error.description.contains("pattern") && error.description.contains("#/properties/p"), "\(bad): \(error)")
+            }
+        }
+        #expect(throws: GrammarError.unsupportedKeyword(keyword: "pattern", path: "#/properties/p (together with minLength/maxLength)")) {
+            _ = try compile("^a+$", #","maxLength":3"#)
+        }
+        // Only control characters can match: no JSON string (raw, without escapes) does.
+        #expect(throws: GrammarError.unsatisfiable(path: "#/properties/p/pattern", message: "no JSON string matches the pattern")) {
+            _ = try compile(#"^\n$"#)
+        }
+    }
+}
+

@@ -123,6 +123,18 @@ SCHEMAS: dict[str, dict] = {
         },
         "required": ["città", "名前", "quote\"key"],
     },
+    "patterns": {
+        "type": "object",
+        "properties": {
+            "code": {"type": "string", "pattern": "^[A-Z]{2}-\\d{2,4}$"},
+            "words": {"type": "string", "pattern": "^(foo|bar)(,(foo|bar)){0,3}$"},
+            "decimal": {"type": "string", "pattern": "^-?\\d+(\\.\\d{1,2})?$"},
+            "has_digit": {"type": "string", "pattern": "[0-9]"},
+            "no_comma": {"type": "string", "pattern": "^[^,]{1,8}$"},
+            "shape": {"type": "string", "pattern": "^\\w{1,6}@\\w{1,6}\\.(com|org)$"},
+        },
+        "required": ["code", "words", "decimal", "has_digit", "no_comma", "shape"],
+    },
     "free_form": {
         "type": "object",
         "properties": {
@@ -134,7 +146,9 @@ SCHEMAS: dict[str, dict] = {
 }
 
 NEGATIVE = [
-    ({"type": "string", "pattern": "^a+$"}, "pattern"),
+    ({"type": "string", "pattern": "^(?=a)a+$"}, "pattern"),
+    ({"type": "string", "pattern": "^a+$", "maxLength": 3}, "pattern"),
+    ({"type": "object", "properties": {"n": {"type": "number", "multipleOf": 2}}}, "multipleOf"),
     ({"type": "object", "properties": {"n": {"type": "integer", "minimum": 0}}}, "minimum"),
     ({"allOf": [{"type": "string"}]}, "allOf"),
     ({"type": "object", "properties": {"a": {}}, "additionalProperties": True}, "additionalProperties"),
