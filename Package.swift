@@ -78,6 +78,7 @@ let package = Package(
                 "Engine",
                 "GGUF",
                 "Models",
+                "Sampling",
                 "Server",
                 "Tensors",
                 "Tokenizers",
