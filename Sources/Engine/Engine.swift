@@ -103,6 +103,7 @@ public final class InferenceEngine: @unchecked Sendable {
         let format: ChatFormat
         var lastUse: Double
         var keepAlive: Double
+        private let vocabularyLock = Mutex<GrammarVocabulary?>(nil)
         init(name: String, model: RWKVModel, tokenizer: AnyTokenizer, worker: ModelWorker, format: ChatFormat,
              keepAlive: Double) {
             self.name = name
@@ -112,6 +113,22 @@ public final class InferenceEngine: @unchecked Sendable {
             self.format = format
             self.lastUse = monotonicNow()
             self.keepAlive = keepAlive
+        }
+
+        /// The vocabulary as the grammar matcher sees it (built on first use: the bytes each
+        /// token decodes to, none for control tokens; EOS ends a document).
+        func grammarVocabulary() throws(GrammarError) -> GrammarVocabulary {
+            if let v = vocabularyLock.withLock({ $0 }) { return v }
+            var tokens: [[UInt8]] = []
+            tokens.reserveCapacity(model.config.vocabulary)
+            for id in 0..<model.config.vocabulary {
+                var bytes: [UInt8] = []
+                do { try tokenizer.appendDecoded(Int32(id), to: &bytes) } catch { bytes = [] }
+                tokens.append(bytes)
+            }
+            let v = try GrammarVocabulary(tokens: tokens, eosTokens: worker.endOfText.map { [$0] } ?? [])
+            vocabularyLock.withLock { $0 = v }
+            return v
         }
     }
 
@@ -328,9 +345,6 @@ public final class InferenceEngine: @unchecked Sendable {
     /// cached prefix, and queues it on the model's thread.
     public func generate(_ request: GenerationRequest) throws(EngineError) -> GenerationHandle {
         if shared.withLock({ $0.shuttingDown }) { throw .shuttingDown }
-        if request.grammar != nil {
-            throw .invalidRequest(param: "response_format", message: "grammar-constrained output is not available in this build")
-        }
         let m = try acquire(request.model, keepAlive: request.keepAliveSeconds)
         m.lastUse = monotonicNow()
 
@@ -339,6 +353,21 @@ public final class InferenceEngine: @unchecked Sendable {
             session = try claimSession(id, principal: request.principal, model: m)
         }
         do {
+            var matcher: GrammarMatcher?
+            if let spec = request.grammar {
+                do throws(GrammarError) {
+                    let grammar: Grammar
+                    switch spec {
+                    case .jsonObject: grammar = .jsonObject()
+                    case .jsonSchema(let bytes): grammar = try .jsonSchema(bytes)
+                    }
+                    let vocabulary = try m.grammarVocabulary()
+                    try vocabulary.check(grammar)
+                    matcher = GrammarMatcher(grammar: grammar, vocabulary: vocabulary)
+                } catch {
+                    throw EngineError.invalidRequest(param: "response_format", message: error.description)
+                }
+            }
             let (tokens, stops, opensThink) = try renderPrompt(request.prompt, model: m, continuing: session != nil)
             guard !tokens.isEmpty else { throw EngineError.invalidRequest(param: "messages", message: "the prompt is empty") }
             guard tokens.count <= configuration.maxPromptTokens else {
@@ -374,6 +403,7 @@ public final class InferenceEngine: @unchecked Sendable {
                     if case .finished = event { continuation.finish() }
                 }, cancel: flag, defaultTimeout: configuration.requestTimeoutSeconds)
             seq.cachedLogits = cachedLogits
+            seq.grammar = matcher
             try m.worker.submit(seq)
             return GenerationHandle(events: stream, cancellation: flag, promptTokenCount: tokens.count,
                                     startsInReasoning: opensThink)

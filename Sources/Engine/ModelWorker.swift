@@ -41,6 +41,9 @@ final class ModelWorker: @unchecked Sendable {
     let tokenizer: AnyTokenizer
     let limits: SchedulerLimits
     let logger: Logger
+    /// The token that ends generation: the file's EOS, or for RWKV World vocabularies that
+    /// name none, token 0 (<|endoftext|>), as the World tokenizer's reference defines it.
+    let endOfText: Int32?
     private let pool: WorkerPool
     private let monitor = Monitor()
     // Guarded by monitor:
@@ -75,6 +78,7 @@ final class ModelWorker: @unchecked Sendable {
         self.limits = limits
         self.logger = logger
         self.onFinish = onFinish
+        endOfText = tokenizer.eosTokenID ?? (model.config.architecture.isRWKV ? 0 : nil)
         pool = WorkerPool(threads: max(1, threads))
         logits = [Float](repeating: 0, count: model.config.vocabulary)
         do {
@@ -291,12 +295,22 @@ final class ModelWorker: @unchecked Sendable {
     /// Samples the next token from `logits`, emits its text, and ends the sequence on EOS, a
     /// stop string or the token limit.
     private func sampleAndEmit(_ seq: GenerationSequence) {
-        let sampled = logits.withUnsafeMutableBufferPointer { buf -> SampledToken in
-            guard let base = buf.baseAddress else { return SampledToken(token: 0) }
-            return seq.sampler.sample(logits: base)
+        let result = logits.withUnsafeMutableBufferPointer { buf -> Result<SampledToken, GrammarError> in
+            guard let base = buf.baseAddress else { return .success(SampledToken(token: 0)) }
+            guard let grammar = seq.grammar else { return .success(seq.sampler.sample(logits: base)) }
+            do throws(GrammarError) { return .success(try seq.sampler.sample(logits: base, grammar: grammar)) } catch {
+                return .failure(error)
+            }
+        }
+        let sampled: SampledToken
+        switch result {
+        case .success(let s): sampled = s
+        case .failure(let e):
+            fail(seq, "grammar: \(e.description)")
+            return
         }
         let token = sampled.token
-        if let eos = tokenizer.eosTokenID, token == eos {
+        if let eos = endOfText, token == eos {
             finish(seq, reason: .stop)
             return
         }

@@ -36,6 +36,8 @@ final class GenerationSequence {
     /// Every token of this request's prompt (for the prefix cache).
     let promptTokens: [Int32]
     var cachedTokens: Int
+    /// The JSON grammar the output must follow, if any.
+    var grammar: GrammarMatcher?
     /// Logits after the whole prompt when it all came from the prefix cache.
     var cachedLogits: [Float]?
     /// A sampled token not yet run through the model.

@@ -222,7 +222,7 @@ def test_bad_input_and_vanished_client(workdir):
         s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         s.connect(d.sock)
         body = json.dumps({"model": MODEL, "messages": [{"role": "user", "content": "Tell"}], "max_tokens": 100000,
-                           "stream": True}).encode()
+                           "stream": True, "temperature": 0}).encode()
         s.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
                   + f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
         assert s.recv(100)
@@ -252,7 +252,7 @@ def test_sessions_survive_kill_9(workdir):
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     s.connect(d.sock)
     body = json.dumps({"model": MODEL, "session": ids[0], "messages": [{"role": "user", "content": "Go"}],
-                       "max_tokens": 100000, "stream": True}).encode()
+                       "max_tokens": 100000, "stream": True, "temperature": 0}).encode()
     s.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
               + f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
     assert s.recv(100)
@@ -345,7 +345,7 @@ def test_admission_timeout_budget_keepalive_and_tcp(workdir):
             s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             s.connect(d.sock)
             body = json.dumps({"model": MODEL, "messages": [{"role": "user", "content": "Go"}],
-                               "max_tokens": 100000, "stream": True}).encode()
+                               "max_tokens": 100000, "stream": True, "temperature": 0}).encode()
             s.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
                       + f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
             held.append(s)
@@ -365,7 +365,7 @@ def test_admission_timeout_budget_keepalive_and_tcp(workdir):
             time.sleep(0.05)
         t0 = time.time()
         status, _, data = d.request("POST", "/v1/chat/completions", {
-            "model": MODEL, "messages": [{"role": "user", "content": "x"}], "max_tokens": 10_000_000})
+            "model": MODEL, "messages": [{"role": "user", "content": "x"}], "max_tokens": 10_000_000, "temperature": 0})
         assert status == 503 and "timed out" in json.loads(data)["error"]["message"]
         assert time.time() - t0 < 15
         # keep-alive 1s: the model is unloaded soon after the last request.
@@ -383,3 +383,44 @@ def test_admission_timeout_budget_keepalive_and_tcp(workdir):
         assert "memory budget" in json.loads(data)["error"]["message"]
     finally:
         assert small.stop() == 0
+
+
+def test_json_schema_output(daemon):
+    import httpx
+    import jsonschema
+    import openai
+
+    client = openai.OpenAI(base_url="http://roost/v1", api_key="unused",
+                           http_client=httpx.Client(transport=httpx.HTTPTransport(uds=daemon.sock)))
+    schema = {"type": "object", "properties": {
+        "name": {"type": "string", "maxLength": 12},
+        "age": {"type": "integer"},
+        "tags": {"type": "array", "items": {"enum": ["a", "b", "c"]}, "maxItems": 3},
+        "ok": {"type": "boolean"}}, "required": ["name", "age", "tags", "ok"]}
+    for seed in range(4):
+        r = client.chat.completions.create(
+            model=MODEL, messages=[{"role": "user", "content": "Describe a person as JSON"}], max_tokens=400, seed=seed,
+            response_format={"type": "json_schema", "json_schema": {"name": "person", "schema": schema}})
+        assert r.choices[0].finish_reason == "stop", r
+        doc = json.loads(r.choices[0].message.content)
+        jsonschema.validate(doc, schema)
+        assert list(doc) == ["name", "age", "tags", "ok"]
+    # Free-form strings can run past max_tokens (a truncated document, finish_reason "length");
+    # every document that ends is a JSON object.
+    finished = 0
+    for seed in range(6):
+        r = client.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": "JSON please"}],
+                                           max_tokens=600, seed=seed, response_format={"type": "json_object"})
+        if r.choices[0].finish_reason == "stop":
+            finished += 1
+            assert isinstance(json.loads(r.choices[0].message.content), dict)
+    assert finished >= 1
+    with pytest.raises(openai.BadRequestError) as e:
+        client.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": "x"}], response_format={
+            "type": "json_schema", "json_schema": {"name": "n", "schema": {"type": "object", "not": {}}}})
+    assert "not" in str(e.value)
+    status, _, data = daemon.request("POST", "/api/chat", {
+        "model": MODEL, "messages": [{"role": "user", "content": "x"}], "stream": False, "format": schema,
+        "options": {"num_predict": 400, "seed": 3}})
+    assert status == 200
+    jsonschema.validate(json.loads(json.loads(data)["message"]["content"]), schema)
