@@ -15,7 +15,7 @@ struct Serve: AsyncParsableCommand {
             from flags; every flag has a key of the same name without the dashes. --print-config shows the \
             effective settings. Sizes take B, KiB/MiB/GiB, KB/MB/GB or N% (of RAM or the cgroup limit); \
             durations take s, m, h (or -1: forever). SIGTERM/SIGINT stop it gracefully: running requests get \
-            --shutdown-grace to finish, then sessions are saved.
+            --shutdown-grace to finish, then sessions are saved. SIGHUP rescans the models directory.
             """)
 
     @Option(help: "Config file (TOML). Default: /etc/roost/roostd.toml when it exists.") var config: String?
@@ -135,6 +135,15 @@ struct Serve: AsyncParsableCommand {
         do { engine = try InferenceEngine(configuration: engineConfig, logger: logger, kernels: kernels) } catch {
             throw CommandFailure(error.description)
         }
+        // SIGHUP rescans the models directory (new files appear, removed ones go when unloaded).
+        signal(SIGHUP, SIG_IGN)
+        let hup = DispatchSource.makeSignalSource(signal: SIGHUP, queue: .global())
+        hup.setEventHandler { [logger] in
+            logger.info("SIGHUP: rescanning models")
+            engine.rescanModels()
+        }
+        hup.resume()
+        defer { hup.cancel() }
         let limits = APILimits(maxBodyBytes: try SizeParser.bytes(s.maxBody, what: "max-body"))
         let api = RoostAPI(engine: engine, limits: limits, version: RoostVersion.string)
         let listen = ListenConfiguration(

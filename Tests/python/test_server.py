@@ -424,3 +424,20 @@ def test_json_schema_output(daemon):
         "options": {"num_predict": 400, "seed": 3}})
     assert status == 200
     jsonschema.validate(json.loads(json.loads(data)["message"]["content"]), schema)
+
+
+def test_sighup_rescans_models(workdir):
+    d = Daemon(workdir)
+    try:
+        assert [m["id"] for m in json.loads(d.request("GET", "/v1/models")[2])["data"]] == [MODEL]
+        (d.models / "second.gguf").symlink_to(need_fixture())
+        d.proc.send_signal(signal.SIGHUP)
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            ids = [m["id"] for m in json.loads(d.request("GET", "/v1/models")[2])["data"]]
+            if "second" in ids:
+                break
+            time.sleep(0.05)
+        assert sorted(ids) == ["second", MODEL]
+    finally:
+        assert d.stop() == 0
