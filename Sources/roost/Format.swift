@@ -55,7 +55,7 @@ enum Format {
     /// Pretty JSON for `--json`, with a final newline.
     static func json(_ value: some Encodable) throws -> String {
         let encoder = APICoding.encoder
-        encoder.outputFormatting = [.prettyPrinted, .withoutEscapingSlashes]
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         do { return String(decoding: try encoder.encode(value), as: UTF8.self) + "\n" } catch {
             throw ClientError.other("cannot encode the output: \(error)")
         }
@@ -63,7 +63,9 @@ enum Format {
 
     /// One compact JSON line (for `stats --watch --json`).
     static func jsonLine(_ value: some Encodable) throws -> String {
-        do { return try APICoding.encodeString(value) + "\n" } catch {
+        let encoder = APICoding.encoder
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        do { return String(decoding: try encoder.encode(value), as: UTF8.self) + "\n" } catch {
             throw ClientError.other("cannot encode the output: \(error)")
         }
     }
