@@ -118,6 +118,9 @@ struct Run: ParsableCommand {
             Console.out(try Format.json(completion))
             return
         }
+        // Ctrl-C stops the answer: the connection closes (the daemon cancels the generation),
+        // the terminal is left tidy, and the exit code is 130 as for a shell's SIGINT.
+        Interrupt.install()
         var printer = AnswerPrinter()
         let end = try daemon.streamChat(request, idle: { try printer.idle() }, onChunk: { printer.print($0) })
         printer.finish()

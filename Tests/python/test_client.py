@@ -298,6 +298,42 @@ def test_chat_through_a_pipe(daemon):
     assert roost(daemon, "sessions", "rm", sid).returncode == 0
 
 
+def test_model_choice_with_several_models(workdir):
+    other = FIXTURE.parent / "tiny-rwkv-7v0-834K-FP16.gguf"
+    if not other.exists():
+        pytest.skip(f"shared fixture missing: {other}")
+    root = workdir / "two"
+    root.mkdir()
+    (root / "models").mkdir()
+    (root / "models" / "second.gguf").symlink_to(other)
+    d = Daemon(root, name="two")
+    try:
+        out = roost(d, "run", "--max-tokens", "2", "Hi")
+        assert out.returncode == 2, out
+        assert "--model" in out.stderr and "second" in out.stderr and MODEL in out.stderr
+        out = roost(d, "run", "--model", "second", "--max-tokens", "2", "Hi")
+        assert out.returncode == 0, out.stderr
+    finally:
+        assert d.stop() == 0
+
+
+def test_run_interrupted(daemon):
+    p = subprocess.Popen([ROOST, "run", "--max-tokens", "100000", "--socket", daemon.sock, "Go on and on"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    first = p.stdout.read(1)
+    assert first
+    p.send_signal(signal.SIGINT)
+    assert p.wait(timeout=20) == 130
+    # The daemon dropped the generation.
+    deadline = time.time() + 10
+    while time.time() < deadline:
+        stats = json.loads(daemon.request("GET", "/roost/v1/stats")[1])
+        if stats["active"] == 0:
+            break
+        time.sleep(0.1)
+    assert stats["active"] == 0
+
+
 def test_completion_script():
     out = roost(None, "--generate-completion-script", "bash")
     assert out.returncode == 0 and "_roost" in out.stdout and "sessions" in out.stdout
