@@ -22,10 +22,17 @@ struct Chat: ParsableCommand {
     func run() throws {
         let daemon = options.daemon
         var model = generation.model
-        if model == nil, let session {
-            model = try daemon.get(Daemon.sessionPath(session), as: SessionObject.self).model
+        var system = generation.system
+        if let session {
+            // Fails early (404) for an unknown session; the model defaults to the session's.
+            let saved = try daemon.get(Daemon.sessionPath(session), as: SessionObject.self)
+            if model == nil { model = saved.model }
+            if system != nil && saved.turns > 0 {
+                Console.err("roost: --system is ignored: session \(session) already has a conversation\n")
+                system = nil
+            }
         }
-        var state = ChatState(model: try daemon.resolveModel(model), session: session, system: generation.system)
+        var state = ChatState(model: try daemon.resolveModel(model), session: session, system: system)
         Interrupt.install()
         let reader = LineReader()
         let styled = Console.styled
