@@ -11,6 +11,7 @@ let package = Package(
     name: "Roost",
     products: [
         .executable(name: "roostd", targets: ["roostd"]),
+        .executable(name: "roost", targets: ["roost"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -88,6 +89,13 @@ let package = Package(
                 .product(name: "TOMLKit", package: "TOMLKit"),
             ]
         ),
+        .executableTarget(
+            name: "roost",
+            dependencies: [
+                "APITypes",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
         .testTarget(name: "CKernelsTests", dependencies: ["CKernels", "Tensors"]),
         .testTarget(name: "GGUFTests", dependencies: ["GGUF"]),
         .testTarget(name: "SamplingTests", dependencies: ["Sampling"]),
@@ -96,6 +104,7 @@ let package = Package(
         .testTarget(name: "TensorsTests", dependencies: ["Tensors", "CKernels"]),
         .testTarget(name: "TokenizersTests", dependencies: ["Tokenizers"]),
         .testTarget(name: "EngineTests", dependencies: ["Engine", "Models", "Sampling", "Tokenizers"]),
+        .testTarget(name: "roostTests", dependencies: ["roost"]),
         .testTarget(
             name: "ServerTests",
             dependencies: [
