@@ -100,7 +100,7 @@ test-swift: deps venv
 	$(SWIFT) test --skip-build
 
 test-python: venv test-swift
-	ROOSTD=$(abspath .build/debug/roostd) $(PY) -m pytest -q Tests/python
+	ROOSTD=$(abspath .build/debug/roostd) ROOST=$(abspath .build/debug/roost) $(PY) -m pytest -q Tests/python
 
 # ---- fixtures ---------------------------------------------------------------------------
 
