@@ -318,12 +318,17 @@ def test_model_choice_with_several_models(workdir):
 
 
 def test_run_interrupted(daemon):
-    p = subprocess.Popen([ROOST, "run", "--max-tokens", "100000", "--socket", daemon.sock, "Go on and on"],
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    first = p.stdout.read(1)
-    assert first
-    p.send_signal(signal.SIGINT)
-    assert p.wait(timeout=20) == 130
+    # Greedy decoding (it never picks end-of-text here); stdout to a file so a full pipe cannot block the client.
+    out_path = Path(daemon.sock).with_suffix(".out")
+    with open(out_path, "wb") as out:
+        p = subprocess.Popen([ROOST, "run", "--max-tokens", "100000", "--temperature", "0", "--socket", daemon.sock,
+                              "Go on and on"], stdout=out, stderr=subprocess.PIPE)
+        deadline = time.time() + 20
+        while out_path.stat().st_size == 0 and time.time() < deadline:
+            time.sleep(0.02)
+        assert out_path.stat().st_size > 0
+        p.send_signal(signal.SIGINT)
+        assert p.wait(timeout=20) == 130
     # The daemon dropped the generation.
     deadline = time.time() + 10
     while time.time() < deadline:
