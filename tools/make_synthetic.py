@@ -31,6 +31,7 @@ import argparse
 import os
 import sys
 import tempfile
+from typing import Callable
 
 import numpy as np
 import gguf
@@ -345,14 +346,25 @@ def rwkv_specs(p: dict, qtype: QT, quantize_lora: bool) -> list[tuple[int, Tenso
     return out
 
 
-def write_rwkv(path: str, p: dict, qtype: QT, seed: int, name: str, quantize_lora: bool = False) -> None:
+def write_rwkv(path: str, p: dict, qtype: QT, seed: int, name: str, quantize_lora: bool = False, *,
+               specs: list[tuple[int, TensorSpec]] | None = None,
+               data: Callable[[TensorSpec], np.ndarray] | None = None,
+               license: str = "CC0-1.0",
+               description: str = "random weights written by tools/make_synthetic.py",
+               extra_strings: dict[str, str] | None = None) -> None:
+    """Writes an RWKV GGUF in llama.cpp's layout. By default random weights; `specs` (from
+    `rwkv_specs`, types possibly changed) and `data(spec)` (the tensor's values: float32 for F32,
+    float16 for F16, uint8 blocks for quantized types) let other tools write trained weights
+    with the same metadata and tensor table (tools/train_demo_model.py)."""
     arch = p["arch"]
     if p["n_embd"] % p["head_size"]:
         raise ValueError("n_embd must be a multiple of head_size")
     w = gguf.GGUFWriter(path, arch)
     w.add_name(name)
-    w.add_string("general.license", "CC0-1.0")
-    w.add_string("general.source.description", "random weights written by tools/make_synthetic.py")
+    w.add_string("general.license", license)
+    w.add_string("general.source.description", description)
+    for key, value in (extra_strings or {}).items():
+        w.add_string(key, value)
     w.add_uint32("general.file_type", FILE_TYPE[qtype])
     w.add_context_length(RWKV_CONTEXT_LENGTH)
     w.add_embedding_length(p["n_embd"])
@@ -375,7 +387,8 @@ def write_rwkv(path: str, p: dict, qtype: QT, seed: int, name: str, quantize_lor
     w.add_token_list(texts)
     w.add_token_types(types)
 
-    specs = rwkv_specs(p, qtype, quantize_lora)
+    if specs is None:
+        specs = rwkv_specs(p, qtype, quantize_lora)
     for _, s in specs:
         w.add_tensor_info(s.name, s.np_shape, np.dtype(np.float32), s.nbytes, raw_dtype=s.qtype)
     total = sum(s.nbytes for _, s in specs)
@@ -390,12 +403,14 @@ def write_rwkv(path: str, p: dict, qtype: QT, seed: int, name: str, quantize_lor
             print(f"  layer {layer + 1}/{p['n_layer']} ({done / 2**20:.0f}/{total / 2**20:.0f} MiB)",
                   file=sys.stderr, flush=True)
         last_layer = layer
-        rng = np.random.default_rng([seed, idx])
-        data = materialize(s, rng)
-        assert data.nbytes == s.nbytes, (s.name, data.nbytes, s.nbytes)
-        w.write_tensor_data(data)
+        if data is None:
+            values = materialize(s, np.random.default_rng([seed, idx]))
+        else:
+            values = data(s)
+        assert values.nbytes == s.nbytes, (s.name, values.nbytes, s.nbytes)
+        w.write_tensor_data(values)
         done += s.nbytes
-        del data
+        del values
     w.close()
 
 
