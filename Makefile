@@ -18,14 +18,15 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 export ROOST_PYTHON := $(abspath $(PY))
 
-.PHONY: build release run test test-swift test-c test-python deps venv fixtures bench clean help
+.PHONY: build release run test test-swift test-c test-python deps venv fixtures bench demo-model clean help
 
 help:
-	@echo "make run       build release, generate an RWKV-7 0.1B-shaped model, run roostd inspect, bench and bench-kernels"
+	@echo "make run       build release and serve models/ (the demo model) on ./.run/roost.sock in the foreground"
 	@echo "make test      every test: C kernels (native and aarch64 under qemu), swift test, Python checks"
 	@echo "make build     debug build;  make release: release build"
 	@echo "make fixtures  regenerate the committed test vectors with gguf-py"
-	@echo "make bench     model and kernel benchmarks (JSON) with the release build"
+	@echo "make bench     model and kernel benchmarks (JSON) on an RWKV-7 0.1B-shaped random model"
+	@echo "make demo-model  retrain models/roost-demo.gguf with torch (.venv-fixtures; not part of make test)"
 	@echo "make clean     remove build folders, the venv and generated files"
 
 # ---- setup ------------------------------------------------------------------------------
@@ -58,21 +59,33 @@ release: deps
 
 # ---- run --------------------------------------------------------------------------------
 
-# A random-weight model at RWKV-7 0.1B's shape in llama.cpp's layout (212 MB, not in git).
+# A random-weight model at RWKV-7 0.1B's shape in llama.cpp's layout (212 MB, not in git), for `make bench`.
 DEMO_MODEL := $(RUN_DIR)/rwkv7-0.1b-q8_0.gguf
 
 $(DEMO_MODEL): tools/make_synthetic.py | venv
 	@mkdir -p $(RUN_DIR)
 	$(PY) tools/make_synthetic.py --preset rwkv7-0.1b --type q8_0 --out $@
 
-run: release $(DEMO_MODEL)
-	.build/release/roostd inspect $(DEMO_MODEL)
-	.build/release/roostd bench $(DEMO_MODEL)
-	.build/release/roostd bench-kernels
+# The daemon in the foreground, serving models/ (the bundled demo model) on a socket in .run/;
+# Ctrl-C stops it cleanly (sessions are saved in .run/state).
+RUN_SOCKET := $(RUN_DIR)/roost.sock
+
+run: release
+	@mkdir -p $(RUN_DIR)
+	@echo "roostd is starting on $(abspath $(RUN_SOCKET)), serving models/ (Ctrl-C stops it). Talk to it with:"
+	@echo "  .build/release/roost chat --socket $(RUN_SOCKET)"
+	@echo "  curl --unix-socket $(RUN_SOCKET) http://localhost/v1/chat/completions -d '{\"model\": \"roost-demo\", \"messages\": [{\"role\": \"user\", \"content\": \"Give me a proverb.\"}], \"max_tokens\": 48}'"
+	exec .build/release/roostd serve --models models --socket $(RUN_SOCKET) --state-dir $(RUN_DIR)/state
 
 bench: release $(DEMO_MODEL)
+	.build/release/roostd inspect $(DEMO_MODEL)
 	.build/release/roostd bench $(DEMO_MODEL) --json
 	.build/release/roostd bench-kernels --json
+
+demo-model:
+	python3 -m venv .venv-fixtures
+	.venv-fixtures/bin/pip install -r tools/requirements-fixtures.txt
+	nice -n 19 .venv-fixtures/bin/python tools/train_demo_model.py --minutes 25
 
 # ---- tests ------------------------------------------------------------------------------
 
