@@ -18,7 +18,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 export ROOST_PYTHON := $(abspath $(PY))
 
-.PHONY: build release run test test-swift test-c test-python deps venv fixtures bench demo-model clean help
+.PHONY: build release run test test-swift test-c test-python test-run deps venv fixtures bench demo-model clean help
 
 help:
 	@echo "make run       build release and serve models/ (the demo model) on ./.run/roost.sock in the foreground"
@@ -89,7 +89,7 @@ demo-model:
 
 # ---- tests ------------------------------------------------------------------------------
 
-test: deps venv test-c test-swift test-python
+test: deps venv test-c test-swift test-python test-run
 
 # C kernel tests: every SIMD path against its _ref, natively (all x86 paths this CPU has)
 # and cross-compiled for AArch64 under qemu, with and without the dotprod extension.
@@ -113,7 +113,12 @@ test-swift: deps venv
 	$(SWIFT) test --skip-build
 
 test-python: venv test-swift
-	ROOSTD=$(abspath .build/debug/roostd) ROOST=$(abspath .build/debug/roost) $(PY) -m pytest -q Tests/python
+	ROOSTD=$(abspath .build/debug/roostd) ROOST=$(abspath .build/debug/roost) $(PY) -m pytest -q Tests/python \
+	  --ignore=Tests/python/test_make_run.py
+
+# `make run` itself, started in the background, answered through its socket and stopped (release build).
+test-run: venv release
+	$(PY) -m pytest -q Tests/python/test_make_run.py
 
 # ---- fixtures ---------------------------------------------------------------------------
 
