@@ -109,6 +109,9 @@ private let openBLASConfigured: Bool = {
     return true
 }()
 
+/// Batches of at least this many activation rows are quantized on the pool.
+let parallelQuantizeRows = 8
+
 /// Quantizes `x` (`n` floats) to `format` into `out` with the path's quantizer.
 @inline(__always)
 private func quantizeActivation(_ x: UnsafePointer<Float>, n: Int, format: ActivationFormat,
@@ -193,11 +196,23 @@ public func matmul(_ w: WeightMatrix, x: UnsafePointer<Float>, xStride: Int, bat
         aStride = xStride * MemoryLayout<Float>.stride
     } else {
         aStride = scratch.activationStride
-        for c in 0..<batch {
-            quantizeActivation(x + c * xStride, n: w.cols, format: format,
-                               into: scratch.activations.pointer + c * aStride, kernels: kernels)
+        let out = scratch.activations.pointer
+        if batch >= parallelQuantizeRows && pool.threads > 1 {
+            // Rows are quantized independently: the split does not change their bits.
+            let stride = aStride
+            pool.parallelFor(count: batch) { range, _ in
+                for c in range {
+                    quantizeActivation(x + c * xStride, n: w.cols, format: format, into: out + c * stride,
+                                       kernels: kernels)
+                }
+            }
+        } else {
+            for c in 0..<batch {
+                quantizeActivation(x + c * xStride, n: w.cols, format: format, into: out + c * aStride,
+                                   kernels: kernels)
+            }
         }
-        a = UnsafeRawPointer(scratch.activations.pointer)
+        a = UnsafeRawPointer(out)
     }
     var ctx = GemmContext(gemm: gemm, n: Int64(w.cols), w: w.base, rowBytes: w.rowBytes, ncols: Int64(batch),
                           a: a, aStride: aStride, y: y, yStride: Int64(yStride))

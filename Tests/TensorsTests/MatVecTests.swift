@@ -106,7 +106,12 @@ func errorBound(_ w: WeightMatrix, row r: Int, wf: [Float], x: [Float]) -> Doubl
 
     @Test(arguments: QuantType.allCases)
     func matmulColumnsEqualMatvec(_ type: QuantType) throws {
-        let cols = 256, rows = 45, batch = 5
+        // 5 columns: activations quantized on the calling thread; 12: on the pool.
+        for batch in [5, 12] { try matmulColumnsEqualMatvec(type, batch: batch) }
+    }
+
+    private func matmulColumnsEqualMatvec(_ type: QuantType, batch: Int) throws {
+        let cols = 256, rows = 45
         let w = try makeMatrix(type, rows: rows, cols: cols, seed: 31)
         let x = randomVector(cols * batch, seed: 32)
         let pool = WorkerPool(threads: 2)

@@ -174,6 +174,23 @@ extension RWKVModel {
     @inline(__always)
     func flush(_ ws: RWKVWorkspace) { ws.group.run(pool: ws.pool) }
 
+    /// Runs `body` over the columns `0..<T`: on the pool for chunks of at least
+    /// `parallelColumns` columns, else on the calling thread (a decode step would pay
+    /// more for the synchronization than it saves). `body` must compute each column from
+    /// that column's inputs only, so a column's bits do not depend on the split.
+    @inline(__always)
+    func eachColumn(_ T: Int, _ ws: RWKVWorkspace, _ body: (Range<Int>) -> Void) {
+        if T < RWKVModel.parallelColumns || ws.pool.threads <= 1 {
+            body(0..<T)
+        } else {
+            ws.pool.parallelFor(count: T) { range, _ in body(range) }
+        }
+    }
+
+    /// Chunks of at least this many columns run their element-wise work and the WKV
+    /// recurrence on the pool.
+    static let parallelColumns = 4
+
     /// Runs one column per token: `.chunk` consecutive tokens of one sequence, or `.batch`
     /// one token for each of several sequences. Row t of the workspace is column t.
     func forwardColumns(_ tokens: UnsafeBufferPointer<Int32>, _ cols: Columns, ws: RWKVWorkspace,
@@ -227,23 +244,32 @@ extension RWKVModel {
     private func normAndShift(_ norm: NormWeights, _ cols: Columns, layer i: Int, channelMix: Bool, T: Int,
                               ws: RWKVWorkspace) {
         let c = config.embedding
-        for t in 0..<T {
-            Ops.layerNorm(ws.x + t * c, weight: norm.weight, bias: norm.bias, eps: config.normEps, n: c,
-                          into: ws.xn + t * c)
-        }
+        let eps = config.normEps
         switch cols {
         case let .chunk(state):
+            eachColumn(T, ws) { range in
+                for t in range {
+                    Ops.layerNorm(ws.x + t * c, weight: norm.weight, bias: norm.bias, eps: eps, n: c,
+                                  into: ws.xn + t * c)
+                }
+            }
             let shift = channelMix ? state.ffnShift(i) : state.attShift(i)
-            for t in 0..<T {
-                let prev = t == 0 ? UnsafePointer(shift) : UnsafePointer(ws.xn + (t - 1) * c)
-                tokenShift(prev, ws.xn + t * c, ws.sx + t * c)
+            eachColumn(T, ws) { range in
+                for t in range {
+                    let prev = t == 0 ? UnsafePointer(shift) : UnsafePointer(ws.xn + (t - 1) * c)
+                    tokenShift(prev, ws.xn + t * c, ws.sx + t * c)
+                }
             }
             shift.update(from: ws.xn + (T - 1) * c, count: c)
         case let .batch(states):
-            for t in 0..<T {
-                let shift = channelMix ? states[t].ffnShift(i) : states[t].attShift(i)
-                tokenShift(shift, ws.xn + t * c, ws.sx + t * c)
-                shift.update(from: ws.xn + t * c, count: c)
+            eachColumn(T, ws) { range in
+                for t in range {
+                    Ops.layerNorm(ws.x + t * c, weight: norm.weight, bias: norm.bias, eps: eps, n: c,
+                                  into: ws.xn + t * c)
+                    let shift = channelMix ? states[t].ffnShift(i) : states[t].attShift(i)
+                    tokenShift(shift, ws.xn + t * c, ws.sx + t * c)
+                    shift.update(from: ws.xn + t * c, count: c)
+                }
             }
         }
     }
@@ -270,17 +296,36 @@ extension RWKVModel {
         }
     }
 
-    /// The RWKV-7 recurrence of layer i over the T columns, as `recurrence6`.
+    /// The RWKV-7 recurrence of layer i over the T columns, as `recurrence6`. Chunks of
+    /// `parallelColumns` or more tokens split the heads over the pool (each head's state
+    /// and outputs are its own; a head is computed token by token as in one call, so the
+    /// bits do not depend on the split).
     private func recurrence7(_ cols: Columns, layer i: Int, T: Int, r: FloatPtr, w: FloatPtr, k: FloatPtr,
-                             v: FloatPtr, a: FloatPtr, b: FloatPtr, out: FloatPtr) {
+                             v: FloatPtr, a: FloatPtr, b: FloatPtr, out: FloatPtr, ws: RWKVWorkspace) {
         let c = config.embedding, h = Int64(config.heads), hs = Int64(config.headSize)
         switch cols {
         case let .chunk(state):
-            wkv7(Int64(T), h, hs, r, w, k, v, a, b, state.wkv(i), out)
+            let s = state.wkv(i)
+            if T < RWKVModel.parallelColumns || ws.pool.threads <= 1 {
+                wkv7(Int64(T), h, hs, r, w, k, v, a, b, s, out)
+                return
+            }
+            let n = config.headSize
+            let kernel = wkv7
+            ws.pool.parallelFor(count: config.heads) { heads, _ in
+                let o = heads.lowerBound * n
+                let sh = s + heads.lowerBound * n * n
+                for t in 0..<T {
+                    let p = t * c + o
+                    kernel(1, Int64(heads.count), hs, r + p, w + p, k + p, v + p, a + p, b + p, sh, out + p)
+                }
+            }
         case let .batch(states):
-            for t in 0..<T {
-                let o = t * c
-                wkv7(1, h, hs, r + o, w + o, k + o, v + o, a + o, b + o, states[t].wkv(i), out + o)
+            eachColumn(T, ws) { range in
+                for t in range {
+                    let o = t * c
+                    wkv7(1, h, hs, r + o, w + o, k + o, v + o, a + o, b + o, states[t].wkv(i), out + o)
+                }
             }
         }
     }
@@ -293,6 +338,13 @@ extension RWKVModel {
             let o = t * c
             for j in 0..<c { dst[o + j] = ws.xn[o + j] + ws.sx[o + j] * lerp[j] }
         }
+    }
+
+    /// dst[t] = xn[t] + sx[t] * lerp for the one column t.
+    @inline(__always)
+    private func lerpColumn(_ dst: FloatPtr, _ lerp: UnsafePointer<Float>, t: Int, ws: RWKVWorkspace) {
+        let c = config.embedding, o = t * c
+        for j in 0..<c { dst[o + j] = ws.xn[o + j] + ws.sx[o + j] * lerp[j] }
     }
 
     /// Per token: GroupNorm over heads with ln_x, then the caller's finishing step.
@@ -365,10 +417,16 @@ extension RWKVModel {
 
     private func timeMix7(_ layer: RWKVLayer, _ m: RWKV7Mix, _ cols: Columns, layerIndex i: Int, T: Int,
                           ws: RWKVWorkspace) {
-        let c = config.embedding, n = T * c
+        let c = config.embedding
         let heads = config.heads, hs = config.headSize
+        let decayRank = config.decayRank, gateRank = config.gateRank
+        let groupEps = config.groupNormEps
         // x_j = xn + sx * lerp[j] for j = r, w, k, v, a, g
-        for j in 0..<6 { lerp(ws.mix[j], m.lerpFused + j * c, T: T, ws: ws) }
+        eachColumn(T, ws) { range in
+            for t in range {
+                for j in 0..<6 { lerpColumn(ws.mix[j], m.lerpFused + j * c, t: t, ws: ws) }
+            }
+        }
         // Every product whose input is ready: r, k, v and the first stage of each LoRA.
         mmAdd(layer.receptance, ws.mix[0], xStride: c, ws.r, T, ws)
         mmAdd(layer.key, ws.mix[2], xStride: c, ws.k, T, ws)
@@ -378,81 +436,90 @@ extension RWKVModel {
         mmAdd(m.g1, ws.mix[5], xStride: c, ws.loraG, T, ws)
         if let v1 = m.v1 { mmAdd(v1, ws.mix[3], xStride: c, ws.loraV, T, ws) }
         flush(ws)
-        for j in 0..<(T * config.decayRank) { ws.lora[j] = tanhf(ws.lora[j]) }
-        for j in 0..<(T * config.gateRank) { ws.loraG[j] = Ops.sigmoid(ws.loraG[j]) }
+        eachColumn(T, ws) { range in
+            for j in (range.lowerBound * decayRank)..<(range.upperBound * decayRank) { ws.lora[j] = tanhf(ws.lora[j]) }
+            for j in (range.lowerBound * gateRank)..<(range.upperBound * gateRank) {
+                ws.loraG[j] = Ops.sigmoid(ws.loraG[j])
+            }
+        }
         // Second LoRA stages: w = W2 tanh(W1 x_w), a = A2 A1 x_a, g = G2 sigmoid(G1 x_g),
         // value mix V2 V1 x_v.
-        mmAdd(m.w2, ws.lora, xStride: config.decayRank, ws.w, T, ws)
+        mmAdd(m.w2, ws.lora, xStride: decayRank, ws.w, T, ws)
         mmAdd(m.a2, ws.loraA, xStride: config.iclrRank, ws.a, T, ws)
-        mmAdd(m.g2, ws.loraG, xStride: config.gateRank, ws.g, T, ws)
+        mmAdd(m.g2, ws.loraG, xStride: gateRank, ws.g, T, ws)
         if let v2 = m.v2 { mmAdd(v2, ws.loraV, xStride: config.valueRank, ws.tmp, T, ws) }
         flush(ws)
-        // w = exp(-0.606531 * sigmoid(w0 + w)); a = sigmoid(a0 + a)
-        for t in 0..<T {
-            let o = t * c
-            for q in 0..<c {
-                ws.w[o + q] = expf(-0.606531 * Ops.sigmoid(m.w0[q] + ws.w[o + q]))
-                ws.a[o + q] = Ops.sigmoid(m.a0[q] + ws.a[o + q])
-            }
-        }
-        // Value residual: layer 0 keeps its v; later layers mix towards it.
-        if let v0 = m.v0, m.v2 != nil {
-            for t in 0..<T {
+        let valueMix = m.v0 != nil && m.v2 != nil
+        eachColumn(T, ws) { range in
+            for t in range {
                 let o = t * c
+                // w = exp(-0.606531 * sigmoid(w0 + w)); a = sigmoid(a0 + a)
                 for q in 0..<c {
-                    let mixv = Ops.sigmoid(v0[q] + ws.tmp[o + q])
-                    ws.v[o + q] += (ws.vFirst[o + q] - ws.v[o + q]) * mixv
+                    ws.w[o + q] = expf(-0.606531 * Ops.sigmoid(m.w0[q] + ws.w[o + q]))
+                    ws.a[o + q] = Ops.sigmoid(m.a0[q] + ws.a[o + q])
+                }
+                // Value residual: layer 0 keeps its v; later layers mix towards it.
+                if valueMix, let v0 = m.v0 {
+                    for q in 0..<c {
+                        let mixv = Ops.sigmoid(v0[q] + ws.tmp[o + q])
+                        ws.v[o + q] += (ws.vFirst[o + q] - ws.v[o + q]) * mixv
+                    }
+                } else {
+                    (ws.vFirst + o).update(from: ws.v + o, count: c)
+                }
+                // kk = normalize_per_head(k * k_k); k = k * (1 + (a - 1) * k_a)
+                for q in 0..<c { ws.tmp[o + q] = ws.k[o + q] * m.kK[q] }
+                Ops.l2NormalizeGroups(ws.tmp + o, groups: heads, n: c)
+                for q in 0..<c { ws.k[o + q] *= 1 + (ws.a[o + q] - 1) * m.kA[q] }
+                // WKV with a = -kk, b = kk * a (b into ws.b, then kk negated in place).
+                for q in o..<(o + c) {
+                    ws.b[q] = ws.tmp[q] * ws.a[q]
+                    ws.tmp[q] = -ws.tmp[q]
                 }
             }
-        } else {
-            ws.vFirst.update(from: ws.v, count: n)
         }
-        // kk = normalize_per_head(k * k_k); k = k * (1 + (a - 1) * k_a)
-        for t in 0..<T {
-            let o = t * c
-            for q in 0..<c { ws.tmp[o + q] = ws.k[o + q] * m.kK[q] }
-            Ops.l2NormalizeGroups(ws.tmp + o, groups: heads, n: c)
-            for q in 0..<c { ws.k[o + q] *= 1 + (ws.a[o + q] - 1) * m.kA[q] }
-        }
-        // WKV with a = -kk, b = kk * a (b into ws.b, then kk negated in place).
-        for j in 0..<n {
-            ws.b[j] = ws.tmp[j] * ws.a[j]
-            ws.tmp[j] = -ws.tmp[j]
-        }
-        recurrence7(cols, layer: i, T: T, r: ws.r, w: ws.w, k: ws.k, v: ws.v, a: ws.tmp, b: ws.b, out: ws.out)
-        groupNorm(layer, T: T, ws: ws)
-        // out += v * sum_head(r * k * r_k); out *= g
-        for t in 0..<T {
-            let o = t * c
-            for h in 0..<heads {
-                let ho = o + h * hs
-                var s: Float = 0
-                for q in 0..<hs { s += ws.r[ho + q] * ws.k[ho + q] * m.rK[h * hs + q] }
-                for q in 0..<hs { ws.out[ho + q] += s * ws.v[ho + q] }
+        recurrence7(cols, layer: i, T: T, r: ws.r, w: ws.w, k: ws.k, v: ws.v, a: ws.tmp, b: ws.b, out: ws.out,
+                    ws: ws)
+        eachColumn(T, ws) { range in
+            for t in range {
+                let o = t * c
+                Ops.groupNorm(ws.out + o, groups: heads, weight: layer.lnX.weight, bias: layer.lnX.bias,
+                              eps: groupEps, n: c, into: ws.out + o)
+                // out += v * sum_head(r * k * r_k); out *= g
+                for h in 0..<heads {
+                    let ho = o + h * hs
+                    var s: Float = 0
+                    for q in 0..<hs { s += ws.r[ho + q] * ws.k[ho + q] * m.rK[h * hs + q] }
+                    for q in 0..<hs { ws.out[ho + q] += s * ws.v[ho + q] }
+                }
+                for q in o..<(o + c) { ws.out[q] *= ws.g[q] }
             }
         }
-        for j in 0..<n { ws.out[j] *= ws.g[j] }
         mm(layer.output, ws.out, xStride: c, ws.att, T, ws)
     }
 
     /// Channel mix into ws.att: RWKV-7 Wv relu(Wk x_k)^2; RWKV-5/6 also gated by
     /// sigmoid(Wr x_r).
     private func channelMix(_ layer: RWKVLayer, T: Int, ws: RWKVWorkspace) {
-        let c = config.embedding, f = config.feedForward, n = T * c
-        lerp(ws.mix[0], layer.ffnLerpK, T: T, ws: ws)
+        let c = config.embedding, f = config.feedForward
+        eachColumn(T, ws) { range in
+            for t in range { lerpColumn(ws.mix[0], layer.ffnLerpK, t: t, ws: ws) }
+        }
         mmAdd(layer.ffnKey, ws.mix[0], xStride: c, ws.hidden, T, ws)
         if let lerpR = layer.ffnLerpR, let wr = layer.ffnReceptance {
             lerp(ws.mix[1], lerpR, T: T, ws: ws)
             mmAdd(wr, ws.mix[1], xStride: c, ws.r, T, ws)
         }
         flush(ws)
-        for j in 0..<(T * f) {
-            let h = max(ws.hidden[j], 0)
-            ws.hidden[j] = h * h
+        eachColumn(T, ws) { range in
+            for j in (range.lowerBound * f)..<(range.upperBound * f) {
+                let h = max(ws.hidden[j], 0)
+                ws.hidden[j] = h * h
+            }
         }
         mm(layer.ffnValue, ws.hidden, xStride: f, ws.att, T, ws)
         if layer.ffnReceptance != nil {
-            for j in 0..<n { ws.att[j] *= Ops.sigmoid(ws.r[j]) }
+            for j in 0..<(T * c) { ws.att[j] *= Ops.sigmoid(ws.r[j]) }
         }
     }
 }
