@@ -18,7 +18,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 export ROOST_PYTHON := $(abspath $(PY))
 
-.PHONY: build release run test test-swift test-c test-python deps venv fixtures bench clean help
+.PHONY: build release release-static deb test-system run test test-swift test-c test-python deps venv fixtures bench clean help
 
 help:
 	@echo "make run       build release, generate an RWKV-7 0.1B-shaped model, run roostd inspect, bench and bench-kernels"
@@ -26,6 +26,8 @@ help:
 	@echo "make build     debug build;  make release: release build"
 	@echo "make fixtures  regenerate the committed test vectors with gguf-py"
 	@echo "make bench     model and kernel benchmarks (JSON) with the release build"
+	@echo "make deb       dist/roost_VERSION_ARCH.deb (release build with the Swift stdlib linked in)"
+	@echo "make test-system  the .deb: lintian, and dpkg -i into a clean Debian root (debootstrap)"
 	@echo "make clean     remove build folders, the venv and generated files"
 
 # ---- setup ------------------------------------------------------------------------------
@@ -55,6 +57,24 @@ build: deps
 
 release: deps
 	$(SWIFT) build -c release -j $(JOBS)
+
+# The release build the package ships: the Swift runtime linked in, so the target machine
+# needs no Swift toolchain. Builds every product (roostd, and roost when the target exists).
+release-static: deps
+	$(SWIFT) build -c release --static-swift-stdlib -j $(JOBS)
+
+# ---- package ----------------------------------------------------------------------------
+
+VERSION := $(shell sed -n 's/.*static let string = "\(.*\)".*/\1/p' Sources/roostd/Version.swift)
+DEB := dist/roost_$(VERSION)_$(shell dpkg --print-architecture 2>/dev/null || echo amd64).deb
+
+deb: release-static
+	PYTHON=python3 packaging/build-deb.sh
+
+# Package tests: lintian, and the .deb installed with dpkg into a debootstrapped Debian root
+# (cached under .cache/), `roostd --version` run there without a Swift toolchain.
+test-system: deb venv
+	ROOST_DEB=$(abspath $(DEB)) $(PY) -m pytest -q -s Tests/system
 
 # ---- run --------------------------------------------------------------------------------
 
