@@ -116,9 +116,11 @@ public struct JournalLogHandler: LogHandler {
 /// Chooses where the daemon's logs go.
 public enum SystemdLogging {
     /// True when stderr is connected to the journal: `$JOURNAL_STREAM` ("DEVICE:INODE", set by
-    /// systemd for services whose output goes to the journal) names the file stderr is.
-    public static func stderrIsJournal(environment: [String: String] = ProcessInfo.processInfo.environment) -> Bool {
-        guard let value = environment["JOURNAL_STREAM"] else { return false }
+    /// systemd for services whose output goes to the journal) names the file stderr is, and
+    /// journald's socket exists (without it sd_journal_sendv drops messages silently).
+    public static func stderrIsJournal(environment: [String: String] = ProcessInfo.processInfo.environment,
+                                       journalSocket: String = "/run/systemd/journal/socket") -> Bool {
+        guard let value = environment["JOURNAL_STREAM"], access(journalSocket, F_OK) == 0 else { return false }
         let parts = value.split(separator: ":")
         guard parts.count == 2, let dev = UInt64(parts[0]), let ino = UInt64(parts[1]) else { return false }
         var st = stat()

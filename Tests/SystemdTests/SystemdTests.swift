@@ -61,12 +61,16 @@ import Testing
 
 @Suite(.serialized) struct EnvironmentTests {
     @Test func journalStreamMustNameStderr() {
-        #expect(!SystemdLogging.stderrIsJournal(environment: [:]))
-        #expect(!SystemdLogging.stderrIsJournal(environment: ["JOURNAL_STREAM": "garbage"]))
+        let socket = "/"  // stands in for journald's socket: it exists
+        #expect(!SystemdLogging.stderrIsJournal(environment: [:], journalSocket: socket))
+        #expect(!SystemdLogging.stderrIsJournal(environment: ["JOURNAL_STREAM": "garbage"], journalSocket: socket))
         var st = stat()
         #expect(fstat(STDERR_FILENO, &st) == 0)
-        #expect(SystemdLogging.stderrIsJournal(environment: ["JOURNAL_STREAM": "\(st.st_dev):\(st.st_ino)"]))
-        #expect(!SystemdLogging.stderrIsJournal(environment: ["JOURNAL_STREAM": "\(st.st_dev):\(st.st_ino &+ 1)"]))
+        let stream = ["JOURNAL_STREAM": "\(st.st_dev):\(st.st_ino)"]
+        #expect(SystemdLogging.stderrIsJournal(environment: stream, journalSocket: socket))
+        #expect(!SystemdLogging.stderrIsJournal(environment: stream, journalSocket: "/nonexistent/journal/socket"))
+        #expect(!SystemdLogging.stderrIsJournal(environment: ["JOURNAL_STREAM": "\(st.st_dev):\(st.st_ino &+ 1)"],
+                                                journalSocket: socket))
         #expect(SystemdLogging.handler(label: "x", level: .info, environment: [:]) is StreamLogHandler)
     }
 
