@@ -31,7 +31,7 @@ for b in "${BINARIES[@]}"; do
     # Man page from the command's own help (ArgumentParser's --experimental-dump-help JSON).
     "$BIN/$b" --experimental-dump-help | "$PY" packaging/gen_man.py --version "$VERSION" \
         | gzip -9n > "$STAGE/usr/share/man/man1/$b.1.gz"
-    "$BIN/$b" --generate-completion-script bash > "$STAGE/usr/share/bash-completion/completions/$b"
+    "$BIN/$b" --generate-completion-script bash | sed '1{/^#!/d}' > "$STAGE/usr/share/bash-completion/completions/$b"
     "$BIN/$b" --generate-completion-script zsh > "$STAGE/usr/share/zsh/vendor-completions/_$b"
     "$BIN/$b" --generate-completion-script fish > "$STAGE/usr/share/fish/vendor_completions.d/$b.fish"
 done
@@ -50,8 +50,8 @@ printf 'roost (%s) unstable; urgency=medium\n\n  * Release %s.\n\n -- Roost main
     "$VERSION" "$VERSION" "$DATE" | gzip -9n > "$STAGE/usr/share/doc/roost/changelog.gz"
 chmod 0644 "$STAGE/usr/share/doc/roost/changelog.gz"
 
-# Runtime libraries: every shared object ldd lists, by the package that ships it on this
-# system; OpenBLAS may come from either of its Debian builds.
+# Runtime libraries: every shared object the binaries need, by the package that ships it on
+# this system; OpenBLAS may come from either of its Debian builds.
 declare -A deps=()
 while read -r lib; do
     case "$lib" in
@@ -64,7 +64,12 @@ while read -r lib; do
     libc6) deps["libc6 (>= $(dpkg-query -W -f='${Version}' libc6 | cut -d- -f1))"]=1 ;;
     *) deps["$pkg"]=1 ;;
     esac
-done < <(for b in "${BINARIES[@]}"; do ldd "$STAGE/usr/bin/$b"; done | awk '/=>/ && $3 ~ /^\// {print $3}' | sort -u)
+done < <(for b in "${BINARIES[@]}"; do
+    # Only the libraries the binary itself needs (DT_NEEDED); theirs are their packages' business.
+    needed=$(readelf -d "$STAGE/usr/bin/$b" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p')
+    ldd "$STAGE/usr/bin/$b" | awk -v needed="$needed" 'BEGIN { n = split(needed, a, "\n"); for (i = 1; i <= n; i++) want[a[i]] = 1 }
+        /=>/ && $3 ~ /^\// && ($1 in want) {print $3}'
+done | sort -u)
 deps["libsystemd0"]=1
 DEPENDS=$(printf '%s\n' "${!deps[@]}" | sort | paste -sd, | sed 's/,/, /g')
 SIZE=$(du -sk --exclude=DEBIAN "$STAGE" | cut -f1)
