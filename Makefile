@@ -74,6 +74,8 @@ deb: release-static
 # Package tests: lintian, and the .deb installed with dpkg into a debootstrapped Debian root
 # (cached under .cache/), `roostd --version` run there without a Swift toolchain.
 test-system: deb venv
+	@for p in lintian debootstrap; do command -v $$p >/dev/null || { $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq lintian debootstrap >/dev/null; break; }; done
 	ROOST_DEB=$(abspath $(DEB)) $(PY) -m pytest -q -s Tests/system
 
 # ---- run --------------------------------------------------------------------------------
