@@ -18,7 +18,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 export ROOST_PYTHON := $(abspath $(PY))
 
-.PHONY: build release run test test-swift test-c test-python test-run deps venv fixtures bench demo-model clean help
+.PHONY: build release deb test-system run test test-swift test-c test-python test-run deps venv fixtures bench demo-model clean help
 
 help:
 	@echo "make run       build release and serve models/ (the demo model) on ./.run/roost.sock in the foreground"
@@ -27,6 +27,8 @@ help:
 	@echo "make fixtures  regenerate the committed test vectors with gguf-py"
 	@echo "make bench     model and kernel benchmarks (JSON) on an RWKV-7 0.1B-shaped random model"
 	@echo "make demo-model  retrain models/roost-demo.gguf with torch (.venv-fixtures; not part of make test)"
+	@echo "make deb       dist/roost_VERSION_ARCH.deb from the release build"
+	@echo "make test-system  the .deb: lintian, and dpkg -i into a clean Debian root (debootstrap)"
 	@echo "make clean     remove build folders, the venv and generated files"
 
 # ---- setup ------------------------------------------------------------------------------
@@ -54,8 +56,25 @@ $(VENV)/.stamp: tools/requirements.txt | deps
 build: deps
 	$(SWIFT) build -j $(JOBS)
 
+# The one release build, for `make run`, the benchmarks and the package: the Swift runtime is
+# linked in, so the .deb's target machine needs no Swift toolchain. Builds roostd and roost.
 release: deps
-	$(SWIFT) build -c release -j $(JOBS)
+	$(SWIFT) build -c release --static-swift-stdlib -j $(JOBS)
+
+# ---- package ----------------------------------------------------------------------------
+
+VERSION := $(shell sed -n 's/.*static let string = "\(.*\)".*/\1/p' Sources/roostd/Version.swift)
+DEB := dist/roost_$(VERSION)_$(shell dpkg --print-architecture 2>/dev/null || echo amd64).deb
+
+deb: release
+	PYTHON=python3 packaging/build-deb.sh
+
+# Package tests: lintian, and the .deb installed with dpkg into a debootstrapped Debian root
+# (cached under .cache/), `roostd --version` run there without a Swift toolchain.
+test-system: deb venv
+	@for p in lintian debootstrap; do command -v $$p >/dev/null || { $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq lintian debootstrap >/dev/null; break; }; done
+	ROOST_DEB=$(abspath $(DEB)) $(PY) -m pytest -q -s Tests/system
 
 # ---- run --------------------------------------------------------------------------------
 

@@ -38,6 +38,10 @@ let package = Package(
             pkgConfig: "libsystemd",
             providers: [.apt(["libsystemd-dev"])]
         ),
+        .target(
+            name: "Systemd",
+            dependencies: ["CSystemd", .product(name: "Logging", package: "swift-log")]
+        ),
         .target(name: "GGUF"),
         .target(name: "Tokenizers"),
         .target(
@@ -81,6 +85,7 @@ let package = Package(
                 "Models",
                 "Sampling",
                 "Server",
+                "Systemd",
                 "Tensors",
                 "Tokenizers",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -98,6 +103,7 @@ let package = Package(
         ),
         .testTarget(name: "CKernelsTests", dependencies: ["CKernels", "Tensors"]),
         .testTarget(name: "GGUFTests", dependencies: ["GGUF"]),
+        .testTarget(name: "SystemdTests", dependencies: ["Systemd", .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "SamplingTests", dependencies: ["Sampling"]),
         .testTarget(name: "APITypesTests", dependencies: ["APITypes"]),
         .testTarget(name: "ModelsTests", dependencies: ["Models", "CKernels", "GGUF", "Tensors", "Tokenizers"]),

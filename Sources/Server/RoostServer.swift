@@ -17,21 +17,25 @@ public struct ListenConfiguration: Sendable, Equatable {
     public var access: AccessPolicy
     /// Seconds running requests get to finish at shutdown before they are cancelled.
     public var shutdownGraceSeconds: Double
+    /// A listening Unix socket passed in by the service manager (socket activation): served
+    /// instead of binding `socketPath`; its file, mode and group belong to the socket unit.
+    public var inheritedSocket: Int32?
 
     public init(socketPath: String, socketMode: mode_t = 0o660, socketGroup: String? = nil, tcp: (host: String, port: Int)? = nil,
-                access: AccessPolicy = AccessPolicy(), shutdownGraceSeconds: Double = 10) {
+                access: AccessPolicy = AccessPolicy(), shutdownGraceSeconds: Double = 10, inheritedSocket: Int32? = nil) {
         self.socketPath = socketPath
         self.socketMode = socketMode
         self.socketGroup = socketGroup
         self.tcp = tcp
         self.access = access
         self.shutdownGraceSeconds = shutdownGraceSeconds
+        self.inheritedSocket = inheritedSocket
     }
 
     public static func == (a: Self, b: Self) -> Bool {
         a.socketPath == b.socketPath && a.socketMode == b.socketMode && a.socketGroup == b.socketGroup
             && a.tcp?.host == b.tcp?.host && a.tcp?.port == b.tcp?.port && a.access == b.access
-            && a.shutdownGraceSeconds == b.shutdownGraceSeconds
+            && a.shutdownGraceSeconds == b.shutdownGraceSeconds && a.inheritedSocket == b.inheritedSocket
     }
 }
 
@@ -69,38 +73,50 @@ final class EngineService: Service, Sendable {
 
 /// The daemon: the API on the Unix socket (and optionally loopback TCP), under service-lifecycle.
 public enum RoostServer {
-    /// Binds, serves until SIGTERM/SIGINT, shuts down gracefully. `onReady` runs once the
-    /// socket is bound and permissions are set.
+    /// Binds (or takes over the inherited socket), serves until SIGTERM/SIGINT, shuts down
+    /// gracefully. `onReady` runs once the socket is bound and permissions are set.
+    /// `services` run beside the server; at shutdown they are told first.
     public static func run(api: RoostAPI, listen: ListenConfiguration, logger: Logger,
+                           services extra: [any Service] = [],
                            onReady: @escaping @Sendable () -> Void = {}) async throws {
-        try SocketPath.prepare(listen.socketPath)
+        if listen.inheritedSocket == nil { try SocketPath.prepare(listen.socketPath) }
         let router = api.router()
         let policy = listen.access
         let log = logger
         let denied: @Sendable (UInt32) -> Void = { uid in
             log.notice("refused a connection from a uid not on the allow-list", metadata: ["uid": "\(uid)"])
         }
-        let server = HTTPServerBuilder.http1(configuration: .init(
+        let channelConfiguration = HTTP1Channel.Configuration(
             additionalChannelHandlers: [PeerAccessHandler(policy: policy, onDenied: denied)],
-            idleTimeout: .seconds(300)))
+            idleTimeout: .seconds(300))
+        let server = HTTPServerBuilder.http1(configuration: channelConfiguration)
         let path = listen.socketPath
         let mode = listen.socketMode
         let group = listen.socketGroup
         var services: [any Service] = []
-        let unixApp = Application(
-            router: router, server: server,
-            configuration: .init(address: .unixDomainSocket(path: path), serverName: "roostd"),
-            onServerRunning: { _ in
-                do {
-                    try SocketPath.applyPermissions(path, mode: mode, group: group)
-                } catch {
-                    log.error("socket permissions: \(error)")
-                }
-                log.info("listening", metadata: ["socket": "\(path)"])
-                onReady()
-            },
-            logger: logger)
-        services.append(unixApp)
+        if let fd = listen.inheritedSocket {
+            services.append(InheritedSocketServer(
+                fd: fd, responder: router.buildResponder(), configuration: channelConfiguration, serverName: "roostd",
+                logger: logger,
+                onRunning: { _ in
+                    log.info("listening on the socket passed by the service manager", metadata: ["socket": "\(path)"])
+                    onReady()
+                }))
+        } else {
+            services.append(Application(
+                router: router, server: server,
+                configuration: .init(address: .unixDomainSocket(path: path), serverName: "roostd"),
+                onServerRunning: { _ in
+                    do {
+                        try SocketPath.applyPermissions(path, mode: mode, group: group)
+                    } catch {
+                        log.error("socket permissions: \(error)")
+                    }
+                    log.info("listening", metadata: ["socket": "\(path)"])
+                    onReady()
+                },
+                logger: logger))
+        }
         if let tcp = listen.tcp {
             let tcpApp = Application(
                 router: router, server: server,
@@ -112,12 +128,14 @@ public enum RoostServer {
             services.append(tcpApp)
         }
         services.append(EngineService(engine: api.engine, grace: listen.shutdownGraceSeconds, logger: logger))
+        services += extra
         let group2 = ServiceGroup(configuration: .init(
             services: services.map { .init(service: $0) },
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger))
         defer {
-            if SocketPath.isLive(path) == false { unlink(path) }
+            // A socket passed in by the service manager is its to keep (and to remove).
+            if listen.inheritedSocket == nil && SocketPath.isLive(path) == false { unlink(path) }
         }
         try await group2.run()
     }

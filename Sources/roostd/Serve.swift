@@ -4,6 +4,8 @@ import Engine
 import Foundation
 import Logging
 import Server
+import ServiceLifecycle
+import Systemd
 import Tensors
 
 /// `roostd serve`: the daemon.
@@ -120,19 +122,39 @@ struct Serve: AsyncParsableCommand {
             keepAliveSeconds: keepAlive, defaultMaxTokens: s.defaultMaxTokens, maxPromptTokens: s.maxPromptTokens,
             requestTimeoutSeconds: try SizeParser.seconds(s.requestTimeout, what: "request-timeout"))
 
+        // Structured fields to the journal when stderr is connected to it, plain stderr otherwise.
+        let journal = SystemdLogging.stderrIsJournal()
         LoggingSystem.bootstrap { label in
+            if journal {
+                var h = JournalLogHandler(label: label)
+                h.logLevel = level
+                return h
+            }
             var h = StreamLogHandler.standardError(label: label)
             h.logLevel = level
             return h
         }
         var logger = Logger(label: "roostd")
         logger.logLevel = level
+        // Socket activation: a listening socket from the service manager replaces binding --socket.
+        let activated: ActivatedSocket?
+        do { activated = try SocketActivation.inheritedUnixSocket() } catch { throw CommandFailure(error.description) }
         let kernels: Kernels
         do { kernels = try Kernels.select(environment: ProcessInfo.processInfo.environment) } catch {
             throw CommandFailure(error.description)
         }
+        // Scanning models and reading saved sessions may take a while on a slow disk: ask the
+        // service manager for more start-up time every 10 s until it is done.
+        let extendStart = DispatchSource.makeTimerSource(queue: .global())
+        extendStart.schedule(deadline: .now(), repeating: 10)
+        extendStart.setEventHandler { SystemdNotifier.notify(.extendTimeout(microseconds: 30_000_000)) }
+        extendStart.resume()  // does nothing without $NOTIFY_SOCKET
         let engine: InferenceEngine
-        do { engine = try InferenceEngine(configuration: engineConfig, logger: logger, kernels: kernels) } catch {
+        do {
+            defer { extendStart.cancel() }
+            SystemdNotifier.notify(.status("scanning models and saved sessions"))
+            engine = try InferenceEngine(configuration: engineConfig, logger: logger, kernels: kernels)
+        } catch {
             throw CommandFailure(error.description)
         }
         // SIGHUP rescans the models directory (new files appear, removed ones go when unloaded).
@@ -146,11 +168,21 @@ struct Serve: AsyncParsableCommand {
         defer { hup.cancel() }
         let limits = APILimits(maxBodyBytes: try SizeParser.bytes(s.maxBody, what: "max-body"))
         let api = RoostAPI(engine: engine, limits: limits, version: RoostVersion.string)
+        let grace = try SizeParser.seconds(s.shutdownGrace, what: "shutdown-grace") ?? 10
         let listen = ListenConfiguration(
-            socketPath: s.socket, socketMode: mode, socketGroup: s.socketGroup, tcp: tcp, access: access,
-            shutdownGraceSeconds: try SizeParser.seconds(s.shutdownGrace, what: "shutdown-grace") ?? 10)
+            socketPath: activated.map { $0.path ?? "fd \($0.fd)" } ?? s.socket, socketMode: mode,
+            socketGroup: s.socketGroup, tcp: tcp, access: access, shutdownGraceSeconds: grace,
+            inheritedSocket: activated?.fd)
+        var services: [any Service] = []
+        if SystemdNotifier.isEnabled {
+            services.append(SystemdService(engine: engine, watchdog: SystemdNotifier.watchdogInterval(),
+                                           stopSeconds: grace + 30, logger: logger))
+        }
         do {
-            try await RoostServer.run(api: api, listen: listen, logger: logger)
+            try await RoostServer.run(api: api, listen: listen, logger: logger, services: services) {
+                // READY=1 once the socket is bound (or taken over) and the models directory scanned.
+                SystemdNotifier.notify(.ready, .status(SystemdService.statusLine(engine.stats())))
+            }
         } catch let e as ListenerError {
             throw CommandFailure(e.description)
         }

@@ -40,6 +40,12 @@ struct ServeSettings: Equatable {
         var s = ServeSettings(socket: SocketDefaults.path(environment: env),
                               stateDir: root ? "/var/lib/roost" : stateHome + "/roost", threads: threads)
         s.models = root ? "/var/lib/roost/models" : dataHome + "/roost/models"
+        // Under systemd with StateDirectory=roost (the packaged unit, which runs as the user
+        // roost), $STATE_DIRECTORY is /var/lib/roost: the service's paths, whatever its user.
+        if let state = env["STATE_DIRECTORY"]?.split(separator: ":").first, !state.isEmpty {
+            s.stateDir = String(state)
+            s.models = String(state) + "/models"
+        }
         return s
     }
 
