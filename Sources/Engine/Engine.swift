@@ -111,7 +111,7 @@ public final class InferenceEngine: @unchecked Sendable {
             self.tokenizer = tokenizer
             self.worker = worker
             self.format = format
-            self.lastUse = monotonicNow()
+            self.lastUse = monotonicSeconds()
             self.keepAlive = keepAlive
         }
 
@@ -226,7 +226,7 @@ public final class InferenceEngine: @unchecked Sendable {
                 var d = d
                 if let m = s.loaded[d.name] {
                     d.loaded = true
-                    d.expiresAt = wallClockNow() + max(0, m.keepAlive - (monotonicNow() - m.lastUse))
+                    d.expiresAt = wallClockNow() + max(0, m.keepAlive - (monotonicSeconds() - m.lastUse))
                     d.stats = m.worker.stats
                 }
                 return d
@@ -245,7 +245,7 @@ public final class InferenceEngine: @unchecked Sendable {
                 }
                 if closing { return .fail(.shuttingDown) }
                 if let m {
-                    m.lastUse = monotonicNow()
+                    m.lastUse = monotonicSeconds()
                     if let k = keepAlive { m.keepAlive = k }
                     return .ready(m)
                 }
@@ -284,7 +284,7 @@ public final class InferenceEngine: @unchecked Sendable {
             guard let victim else { throw .overBudget(name: name, neededBytes: used + needed, budgetBytes: budget) }
             unload(victim.name, reason: "to make room for \(name)")
         }
-        let start = monotonicNow()
+        let start = monotonicSeconds()
         let model: RWKVModel
         let tokenizer: AnyTokenizer
         do {
@@ -305,7 +305,7 @@ public final class InferenceEngine: @unchecked Sendable {
             s.catalog[name]?.loaded = true
         }
         logger.info("model loaded", metadata: [
-            "model": "\(name)", "seconds": "\(String(format: "%.2f", monotonicNow() - start))",
+            "model": "\(name)", "seconds": "\(String(format: "%.2f", monotonicSeconds() - start))",
             "arch": "\(model.config.architecture.rawValue)",
         ])
         return loaded
@@ -332,7 +332,7 @@ public final class InferenceEngine: @unchecked Sendable {
 
     /// Unloads models idle for longer than their keep-alive; call periodically.
     public func unloadExpired() {
-        let now = monotonicNow()
+        let now = monotonicSeconds()
         let expired = shared.withLock { s in
             s.loaded.values.filter { $0.worker.isIdle && now - $0.lastUse > $0.keepAlive }.map(\.name)
         }
@@ -346,7 +346,7 @@ public final class InferenceEngine: @unchecked Sendable {
     public func generate(_ request: GenerationRequest) throws(EngineError) -> GenerationHandle {
         if shared.withLock({ $0.shuttingDown }) { throw .shuttingDown }
         let m = try acquire(request.model, keepAlive: request.keepAliveSeconds)
-        m.lastUse = monotonicNow()
+        m.lastUse = monotonicSeconds()
 
         var session: Session?
         if let id = request.session {

@@ -137,7 +137,7 @@ final class ModelWorker: @unchecked Sendable {
                 if prompt.starts(with: e.tokens) { best = i }
             }
             guard let b = best else { return nil }
-            prefixCache[b].lastUse = monotonicNow()
+            prefixCache[b].lastUse = monotonicSeconds()
             let e = prefixCache[b]
             return (e.tokens.count, e.state.copy(), e.tokens.count == prompt.count ? e.logits : nil)
         }
@@ -145,7 +145,7 @@ final class ModelWorker: @unchecked Sendable {
 
     private func storePrefix(tokens: [Int32], state: RWKVState, logits: UnsafeBufferPointer<Float>) {
         guard limits.prefixCacheEntries > 0, !tokens.isEmpty else { return }
-        let entry = PrefixEntry(tokens: tokens, state: state.copy(), logits: Array(logits), lastUse: monotonicNow())
+        let entry = PrefixEntry(tokens: tokens, state: state.copy(), logits: Array(logits), lastUse: monotonicSeconds())
         monitor.withLock {
             prefixCache.removeAll { $0.tokens == tokens }
             if prefixCache.count >= limits.prefixCacheEntries,
@@ -194,7 +194,7 @@ final class ModelWorker: @unchecked Sendable {
     }
 
     private func start(_ seq: GenerationSequence) {
-        seq.startTime = monotonicNow()
+        seq.startTime = monotonicSeconds()
         active.append(seq)
         if seq.prompt.isEmpty {
             // The whole prompt came from the prefix cache, with its logits.
@@ -211,7 +211,7 @@ final class ModelWorker: @unchecked Sendable {
     /// One scheduler round: a prompt chunk for every sequence still in its prompt, one decode
     /// step for every sequence generating.
     private func step() {
-        let now = monotonicNow()
+        let now = monotonicSeconds()
         for seq in active where !seq.finished {
             if seq.cancel.isCancelled { finish(seq, reason: .cancelled); continue }
             if let d = seq.deadline, now > d { finish(seq, reason: .timeout); continue }
@@ -256,7 +256,7 @@ final class ModelWorker: @unchecked Sendable {
     /// Called once the whole prompt is in (also for a prompt served from the cache with logits).
     func promptDone(_ seq: GenerationSequence) {
         seq.started = true
-        seq.firstTokenTime = monotonicNow()
+        seq.firstTokenTime = monotonicSeconds()
         seq.emit(.started(promptTokens: seq.promptTokens.count - seq.cachedTokens, cachedTokens: seq.cachedTokens))
         sampleAndEmit(seq)
     }
@@ -359,7 +359,7 @@ final class ModelWorker: @unchecked Sendable {
                 seq.heldInfos.removeAll()
             }
         }
-        let end = monotonicNow()
+        let end = monotonicSeconds()
         let usage = GenerationUsage(
             promptTokens: seq.promptTokens.count, cachedPromptTokens: seq.cachedTokens,
             completionTokens: seq.generated.count,

@@ -70,13 +70,6 @@ func startThread(name: String, _ body: @escaping @Sendable () -> Void) {
     }
 }
 
-/// Seconds on the monotonic clock.
-func monotonicNow() -> Double {
-    var ts = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &ts)
-    return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
-}
-
 /// Seconds since the Unix epoch.
 func wallClockNow() -> Double {
     var ts = timespec()

@@ -1,4 +1,5 @@
 import Models
+import Tensors
 import Sampling
 import Synchronization
 import Tokenizers
@@ -68,7 +69,7 @@ final class GenerationSequence {
         decoder = StreamingDecoder(tokenizer: tokenizer)
         self.emit = emit
         self.cancel = cancel
-        let now = monotonicNow()
+        let now = monotonicSeconds()
         submitted = now
         let timeout = request.timeoutSeconds ?? defaultTimeout
         deadline = timeout.map { now + $0 }

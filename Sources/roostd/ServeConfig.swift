@@ -1,4 +1,5 @@
 import Foundation
+import Server
 import TOMLKit
 
 /// The effective configuration of `roostd serve`: defaults, then the config file, then flags.
@@ -37,7 +38,7 @@ struct ServeSettings: Equatable {
         let home = env["HOME"] ?? "/tmp"
         let dataHome = env["XDG_DATA_HOME"].flatMap { $0.isEmpty ? nil : $0 } ?? home + "/.local/share"
         let stateHome = env["XDG_STATE_HOME"].flatMap { $0.isEmpty ? nil : $0 } ?? home + "/.local/state"
-        var s = ServeSettings(socket: SocketDefaults.path(environment: env),
+        var s = ServeSettings(socket: SocketPath.defaultPath(environment: env),
                               stateDir: root ? "/var/lib/roost" : stateHome + "/roost", threads: threads)
         s.models = root ? "/var/lib/roost/models" : dataHome + "/roost/models"
         // Under systemd with StateDirectory=roost (the packaged unit, which runs as the user
@@ -149,15 +150,6 @@ struct ServeSettings: Equatable {
         lines.append("shutdown-grace = \(q(shutdownGrace))")
         lines.append("log-level = \(q(logLevel))")
         return lines.joined(separator: "\n") + "\n"
-    }
-}
-
-/// The socket path the daemon and the client agree on (see DESIGN.md "Contracts").
-enum SocketDefaults {
-    static func path(environment: [String: String]) -> String {
-        if let s = environment["ROOST_SOCKET"], !s.isEmpty { return s }
-        if getuid() != 0, let xdg = environment["XDG_RUNTIME_DIR"], !xdg.isEmpty { return xdg + "/roost/roost.sock" }
-        return "/run/roost/roost.sock"
     }
 }
 
