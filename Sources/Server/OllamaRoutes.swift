@@ -55,6 +55,12 @@ extension RoostAPI {
         }
     }
 
+    static func ollamaMetrics(_ u: GenerationUsage) -> OllamaMetrics {
+        OllamaMetrics(totalDuration: Int64((u.queueSeconds + u.promptSeconds + u.generationSeconds) * 1e9), loadDuration: 0,
+                      promptEvalCount: u.promptTokens, promptEvalDuration: Int64(u.promptSeconds * 1e9),
+                      evalCount: u.completionTokens, evalDuration: Int64(u.generationSeconds * 1e9))
+    }
+
     static func details(_ m: ModelDescription) -> OllamaModelDetails {
         let b = Double(m.parameterCount)
         let size = b >= 1e9 ? String(format: "%.1fB", b / 1e9) : String(format: "%.0fM", b / 1e6)
@@ -109,11 +115,6 @@ extension RoostAPI {
                                     keepAliveSeconds: req.keepAlive.map { $0.seconds ?? Double.greatestFiniteMagnitude })
         let handle = try await start(gen, request: request)
         let model = req.model
-        @Sendable func metrics(_ u: GenerationUsage) -> OllamaMetrics {
-            OllamaMetrics(totalDuration: Int64((u.queueSeconds + u.promptSeconds + u.generationSeconds) * 1e9), loadDuration: 0,
-                          promptEvalCount: u.promptTokens, promptEvalDuration: Int64(u.promptSeconds * 1e9),
-                          evalCount: u.completionTokens, evalDuration: Int64(u.generationSeconds * 1e9))
-        }
         if req.isStreaming {
             return sse(contentType: "application/x-ndjson", { (send) async throws -> Void in
                 var splitter = ThinkSplitter(insideThink: handle.startsInReasoning)
@@ -138,26 +139,14 @@ extension RoostAPI {
                         let line = OllamaChatResponse(
                             model: model, createdAt: iso8601(Date().timeIntervalSince1970),
                             message: OllamaMessage(role: .assistant, content: content, thinking: thinking.isEmpty ? nil : thinking),
-                            done: true, doneReason: reason == .length ? .length : .stop, metrics: metrics(usage))
+                            done: true, doneReason: reason == .length ? .length : .stop, metrics: Self.ollamaMetrics(usage))
                         try await send(String(decoding: try NDJSON.line(line), as: UTF8.self))
                     }
                 }
             }, onCancel: { handle.cancel() })
         }
-        var text = ""
-        var final = GenerationUsage()
-        var finalReason = Engine.FinishReason.stop
-        for await event in handle.events {
-            switch event {
-            case .started: break
-            case let .text(t, _): text += t
-            case let .finished(reason, usage): final = usage; finalReason = reason
-            }
-        }
-        record(final)
-        if finalReason == .cancelled || finalReason == .timeout {
-            throw APIError(.unavailable(retryAfter: nil), message: "generation ended: \(finalReason.rawValue)")
-        }
+        let out = try await collect(handle)
+        let (text, final, finalReason) = (out.text, out.usage, out.reason)
         var splitter = ThinkSplitter(insideThink: handle.startsInReasoning)
         var (thinking, content) = splitter.feed(text)
         let rest = splitter.finish()
@@ -166,7 +155,7 @@ extension RoostAPI {
         return Reply.json(OllamaChatResponse(
             model: model, createdAt: iso8601(Date().timeIntervalSince1970),
             message: OllamaMessage(role: .assistant, content: content, thinking: thinking.isEmpty ? nil : thinking),
-            done: true, doneReason: finalReason == .length ? .length : .stop, metrics: metrics(final)))
+            done: true, doneReason: finalReason == .length ? .length : .stop, metrics: Self.ollamaMetrics(final)))
     }
 
     func ollamaGenerate(_ request: Request) async throws(APIError) -> Response {
@@ -193,11 +182,6 @@ extension RoostAPI {
                                     keepAliveSeconds: req.keepAlive.map { $0.seconds ?? Double.greatestFiniteMagnitude })
         let handle = try await start(gen, request: request)
         let model = req.model
-        @Sendable func metrics(_ u: GenerationUsage) -> OllamaMetrics {
-            OllamaMetrics(totalDuration: Int64((u.queueSeconds + u.promptSeconds + u.generationSeconds) * 1e9), loadDuration: 0,
-                          promptEvalCount: u.promptTokens, promptEvalDuration: Int64(u.promptSeconds * 1e9),
-                          evalCount: u.completionTokens, evalDuration: Int64(u.generationSeconds * 1e9))
-        }
         if req.isStreaming {
             return sse(contentType: "application/x-ndjson", { (send) async throws -> Void in
                 for await event in handle.events {
@@ -215,28 +199,16 @@ extension RoostAPI {
                         }
                         try await send(String(decoding: try NDJSON.line(OllamaGenerateResponse(
                             model: model, createdAt: iso8601(Date().timeIntervalSince1970), response: "", done: true,
-                            doneReason: reason == .length ? .length : .stop, metrics: metrics(usage))), as: UTF8.self))
+                            doneReason: reason == .length ? .length : .stop, metrics: Self.ollamaMetrics(usage))), as: UTF8.self))
                     }
                 }
             }, onCancel: { handle.cancel() })
         }
-        var text = ""
-        var final = GenerationUsage()
-        var finalReason = Engine.FinishReason.stop
-        for await event in handle.events {
-            switch event {
-            case .started: break
-            case let .text(t, _): text += t
-            case let .finished(reason, usage): final = usage; finalReason = reason
-            }
-        }
-        record(final)
-        if finalReason == .cancelled || finalReason == .timeout {
-            throw APIError(.unavailable(retryAfter: nil), message: "generation ended: \(finalReason.rawValue)")
-        }
+        let out = try await collect(handle)
+        let (text, final, finalReason) = (out.text, out.usage, out.reason)
         return Reply.json(OllamaGenerateResponse(model: model, createdAt: iso8601(Date().timeIntervalSince1970), response: text,
                                                  done: true, doneReason: finalReason == .length ? .length : .stop,
-                                                 metrics: metrics(final)))
+                                                 metrics: Self.ollamaMetrics(final)))
     }
 }
 

@@ -113,27 +113,8 @@ extension RoostAPI {
                 }
             } onCancel: { handle.cancel() }
         }
-        var text = ""
-        var infos: [TokenInfo] = []
-        var final = GenerationUsage()
-        var finalReason = Engine.FinishReason.stop
-        for await event in handle.events {
-            switch event {
-            case .started: break
-            case let .text(t, tokens):
-                text += t
-                infos += tokens
-            case let .finished(reason, usage):
-                final = usage
-                finalReason = reason
-            }
-        }
-        record(final)
-        if finalReason == .cancelled || finalReason == .timeout {
-            throw APIError(.unavailable(retryAfter: nil),
-                           message: finalReason == .timeout ? "the request timed out" : "generation was cancelled",
-                           code: finalReason.rawValue)
-        }
+        let out = try await collect(handle)
+        let (text, infos, final, finalReason) = (out.text, out.tokens, out.usage, out.reason)
         var splitter = ThinkSplitter(insideThink: handle.startsInReasoning)
         var (reasoning, content) = splitter.feed(text)
         let rest = splitter.finish()
@@ -221,21 +202,8 @@ extension RoostAPI {
                 }
             } onCancel: { handle.cancel() }
         }
-        var text = echo
-        var infos: [TokenInfo] = []
-        var final = GenerationUsage()
-        var finalReason = Engine.FinishReason.stop
-        for await event in handle.events {
-            switch event {
-            case .started: break
-            case let .text(t, tokens): text += t; infos += tokens
-            case let .finished(reason, usage): final = usage; finalReason = reason
-            }
-        }
-        record(final)
-        if finalReason == .cancelled || finalReason == .timeout {
-            throw APIError(.unavailable(retryAfter: nil), message: "generation ended: \(finalReason.rawValue)", code: finalReason.rawValue)
-        }
+        let out = try await collect(handle)
+        let (text, infos, final, finalReason) = (echo + out.text, out.tokens, out.usage, out.reason)
         let lp = req.logprobs != nil ? Self.completionLogprobs(infos, offset: echo.utf8.count) : nil
         return Reply.json(Completion(id: id, created: created, model: model,
                                      choices: [CompletionChoice(text: text, logprobs: lp, finishReason: Self.finish(finalReason))],

@@ -93,6 +93,38 @@ public final class RoostAPI: Sendable {
         metrics.generation(usage)
     }
 
+    /// A non-streamed request's whole output.
+    struct Collected {
+        var text = ""
+        var tokens: [TokenInfo] = []
+        var usage = GenerationUsage()
+        var reason = Engine.FinishReason.stop
+    }
+
+    /// Waits for a request's output, records its usage, and turns a cancelled or timed-out
+    /// generation into a 503.
+    func collect(_ handle: GenerationHandle) async throws(APIError) -> Collected {
+        var out = Collected()
+        for await event in handle.events {
+            switch event {
+            case .started: break
+            case let .text(t, tokens):
+                out.text += t
+                out.tokens += tokens
+            case let .finished(reason, usage):
+                out.usage = usage
+                out.reason = reason
+            }
+        }
+        record(out.usage)
+        if out.reason == .cancelled || out.reason == .timeout {
+            throw APIError(.unavailable(retryAfter: nil),
+                           message: out.reason == .timeout ? "the request timed out" : "generation was cancelled",
+                           code: out.reason.rawValue)
+        }
+        return out
+    }
+
     // MARK: - stats
 
     func statsJSON() -> RoostStats {
