@@ -97,14 +97,14 @@ public final class InferenceEngine: @unchecked Sendable {
 
     final class LoadedModel: @unchecked Sendable {
         let name: String
-        let model: RWKVModel
+        let model: any LanguageModel
         let tokenizer: AnyTokenizer
         let worker: ModelWorker
         let format: ChatFormat
         var lastUse: Double
         var keepAlive: Double
         private let vocabularyLock = Mutex<GrammarVocabulary?>(nil)
-        init(name: String, model: RWKVModel, tokenizer: AnyTokenizer, worker: ModelWorker, format: ChatFormat,
+        init(name: String, model: any LanguageModel, tokenizer: AnyTokenizer, worker: ModelWorker, format: ChatFormat,
              keepAlive: Double) {
             self.name = name
             self.model = model
@@ -120,8 +120,8 @@ public final class InferenceEngine: @unchecked Sendable {
         func grammarVocabulary() throws(GrammarError) -> GrammarVocabulary {
             if let v = vocabularyLock.withLock({ $0 }) { return v }
             var tokens: [[UInt8]] = []
-            tokens.reserveCapacity(model.config.vocabulary)
-            for id in 0..<model.config.vocabulary {
+            tokens.reserveCapacity(model.vocabulary)
+            for id in 0..<model.vocabulary {
                 var bytes: [UInt8] = []
                 do { try tokenizer.appendDecoded(Int32(id), to: &bytes) } catch { bytes = [] }
                 tokens.append(bytes)
@@ -135,11 +135,11 @@ public final class InferenceEngine: @unchecked Sendable {
     final class Session: @unchecked Sendable {
         var record: SessionRecord
         /// The live state once the model is loaded; before that, `stateBytes`.
-        var state: RWKVState?
+        var state: (any SequenceState)?
         var stateBytes: [UInt8]?
         var busy = false
         var dirty = false
-        init(record: SessionRecord, state: RWKVState?, stateBytes: [UInt8]?) {
+        init(record: SessionRecord, state: (any SequenceState)?, stateBytes: [UInt8]?) {
             self.record = record
             self.state = state
             self.stateBytes = stateBytes
@@ -285,10 +285,10 @@ public final class InferenceEngine: @unchecked Sendable {
             unload(victim.name, reason: "to make room for \(name)")
         }
         let start = monotonicSeconds()
-        let model: RWKVModel
+        let model: any LanguageModel
         let tokenizer: AnyTokenizer
         do {
-            model = try RWKVModel(path: d.path, kernels: kernels)
+            model = try loadLanguageModel(path: d.path, kernels: kernels)
             tokenizer = AnyTokenizer(try loadTokenizer(model.file))
         } catch {
             throw .modelUnavailable(name: name, reason: error.description)
@@ -306,7 +306,7 @@ public final class InferenceEngine: @unchecked Sendable {
         }
         logger.info("model loaded", metadata: [
             "model": "\(name)", "seconds": "\(String(format: "%.2f", monotonicSeconds() - start))",
-            "arch": "\(model.config.architecture.rawValue)",
+            "arch": "\(model.architecture.rawValue)",
         ])
         return loaded
     }
@@ -375,7 +375,7 @@ public final class InferenceEngine: @unchecked Sendable {
                     param: "messages",
                     message: "the prompt has \(tokens.count) tokens; this server accepts at most \(configuration.maxPromptTokens)")
             }
-            let state: RWKVState
+            let state: any SequenceState
             var cached = 0
             var cachedLogits: [Float]?
             if let session, let st = session.state {
@@ -386,7 +386,18 @@ public final class InferenceEngine: @unchecked Sendable {
                 cachedLogits = hit.logits
                 if cachedLogits == nil && cached == tokens.count { cached = 0; state.reset() }
             } else {
-                state = m.model.makeState()
+                state = m.model.makeSequenceState()
+            }
+            if let context = m.model.contextLength {
+                let earlier = state.tokenCount - cached
+                let fresh = tokens.count - cached
+                guard earlier + fresh < context else {
+                    let what = earlier > 0 ? "the session holds \(earlier) tokens and the new messages \(fresh)"
+                        : "the prompt has \(tokens.count) tokens"
+                    throw EngineError.invalidRequest(
+                        param: "messages",
+                        message: "\(what); the model's context holds \(context), and at least one must be left to answer")
+                }
             }
             let (stream, continuation) = AsyncStream<GenerationEvent>.makeStream(bufferingPolicy: .unbounded)
             let flag = CancellationFlag()
@@ -397,7 +408,7 @@ public final class InferenceEngine: @unchecked Sendable {
             }
             let seq = try GenerationSequence(
                 request: request, state: state, prompt: tokens, cachedTokens: cached, tokenizer: m.tokenizer,
-                vocabulary: m.model.config.vocabulary, maxTokens: request.maxTokens ?? configuration.defaultMaxTokens,
+                vocabulary: m.model.vocabulary, maxTokens: request.maxTokens ?? configuration.defaultMaxTokens,
                 stops: Array(Set(request.stop + stops)).sorted(), emit: { event in
                     continuation.yield(event)
                     if case .finished = event { continuation.finish() }
@@ -422,8 +433,8 @@ public final class InferenceEngine: @unchecked Sendable {
         -> ([Int32], [String], Bool) {
         switch prompt {
         case .tokens(let t):
-            for id in t where id < 0 || Int(id) >= m.model.config.vocabulary {
-                throw .invalidRequest(param: "prompt", message: "token \(id) is outside the vocabulary 0..<\(m.model.config.vocabulary)")
+            for id in t where id < 0 || Int(id) >= m.model.vocabulary {
+                throw .invalidRequest(param: "prompt", message: "token \(id) is outside the vocabulary 0..<\(m.model.vocabulary)")
             }
             return (t, [], false)
         case .text(let s):
@@ -542,7 +553,7 @@ public final class InferenceEngine: @unchecked Sendable {
 
     private func materialize(_ session: Session, model m: LoadedModel) throws(EngineError) {
         if session.state != nil { return }
-        let state = m.model.makeState()
+        let state = m.model.makeSequenceState()
         if let bytes = session.stateBytes {
             do { try state.restore(from: bytes) } catch {
                 throw .badSession("session '\(session.record.id)': \(error.description)")
@@ -569,7 +580,7 @@ public final class InferenceEngine: @unchecked Sendable {
         let now = wallClockNow()
         let record = SessionRecord(id: SessionID.make(), model: model, modelFingerprint: SessionID.hex(m.model.fingerprint),
                                    owner: principal.uid, created: now, updated: now, tokens: 0, turns: 0)
-        let s = Session(record: record, state: m.model.makeState(), stateBytes: nil)
+        let s = Session(record: record, state: m.model.makeSequenceState(), stateBytes: nil)
         s.dirty = true
         shared.withLock { $0.sessions[record.id] = s }
         persist(s)
@@ -618,7 +629,7 @@ public final class InferenceEngine: @unchecked Sendable {
     public func importSession(_ blob: [UInt8], principal: Principal) throws(EngineError) -> SessionInfo {
         var (record, state) = try SessionFile.decode(blob)
         let m = try acquire(record.model, keepAlive: nil)
-        let live = m.model.makeState()
+        let live = m.model.makeSequenceState()
         do { try live.restore(from: state) } catch { throw .badSession(error.description) }
         state = []
         record.owner = principal.uid

@@ -37,7 +37,7 @@ public struct SchedulerStats: Sendable, Equatable {
 /// The thread that runs one model: admits queued requests, runs prompt chunks round-robin and
 /// decode steps for every active sequence, samples, detokenizes and reports events.
 final class ModelWorker: @unchecked Sendable {
-    let model: RWKVModel
+    let model: any LanguageModel
     let tokenizer: AnyTokenizer
     let limits: SchedulerLimits
     let logger: Logger
@@ -57,33 +57,32 @@ final class ModelWorker: @unchecked Sendable {
 
     // Owned by the model thread:
     private var active: [GenerationSequence] = []
-    private var workspace: RWKVWorkspace?
-    private var batchWorkspace: RWKVBatchWorkspace?
+    private let runner: any ModelRunner
     private var batchTokens: [Int32] = []
-    private var batchStates: [RWKVState] = []
+    private var batchStates: [any SequenceState] = []
     private var batchSequences: [GenerationSequence] = []
     private var logits: [Float]
 
     struct PrefixEntry {
         let tokens: [Int32]
-        let state: RWKVState
+        let state: any SequenceState
         let logits: [Float]
         var lastUse: Double
     }
 
-    init(model: RWKVModel, tokenizer: AnyTokenizer, threads: Int, limits: SchedulerLimits, logger: Logger,
+    init(model: any LanguageModel, tokenizer: AnyTokenizer, threads: Int, limits: SchedulerLimits, logger: Logger,
          onFinish: @escaping @Sendable (GenerationSequence, ModelWorker) -> Void) throws(EngineError) {
         self.model = model
         self.tokenizer = tokenizer
         self.limits = limits
         self.logger = logger
         self.onFinish = onFinish
-        endOfText = tokenizer.eosTokenID ?? (model.config.architecture.isRWKV ? 0 : nil)
+        endOfText = tokenizer.eosTokenID ?? (model.architecture.isRWKV ? 0 : nil)
         pool = WorkerPool(threads: max(1, threads))
-        logits = [Float](repeating: 0, count: model.config.vocabulary)
+        logits = [Float](repeating: 0, count: model.vocabulary)
         do {
-            workspace = try RWKVWorkspace(model: model, maxTokens: max(1, limits.prefillChunk), pool: pool)
-            batchWorkspace = try RWKVBatchWorkspace(model: model, maxBatch: max(1, limits.maxActive), pool: pool)
+            runner = try model.makeRunner(maxTokens: max(1, limits.prefillChunk), maxBatch: max(1, limits.maxActive),
+                                          pool: pool, allLogits: false)
         } catch {
             throw .modelUnavailable(name: model.file.path, reason: error.description)
         }
@@ -129,7 +128,7 @@ final class ModelWorker: @unchecked Sendable {
 
     /// The longest cached prompt that `prompt` starts with: a copy of its state and, when it
     /// covers the whole prompt, its logits.
-    func lookupPrefix(_ prompt: [Int32]) -> (tokens: Int, state: RWKVState, logits: [Float]?)? {
+    func lookupPrefix(_ prompt: [Int32]) -> (tokens: Int, state: any SequenceState, logits: [Float]?)? {
         monitor.withLock {
             var best: Int?
             for (i, e) in prefixCache.enumerated() where e.tokens.count <= prompt.count && e.tokens.count > 0 {
@@ -139,13 +138,13 @@ final class ModelWorker: @unchecked Sendable {
             guard let b = best else { return nil }
             prefixCache[b].lastUse = monotonicSeconds()
             let e = prefixCache[b]
-            return (e.tokens.count, e.state.copy(), e.tokens.count == prompt.count ? e.logits : nil)
+            return (e.tokens.count, e.state.copyState(), e.tokens.count == prompt.count ? e.logits : nil)
         }
     }
 
-    private func storePrefix(tokens: [Int32], state: RWKVState, logits: UnsafeBufferPointer<Float>) {
+    private func storePrefix(tokens: [Int32], state: any SequenceState, logits: UnsafeBufferPointer<Float>) {
         guard limits.prefixCacheEntries > 0, !tokens.isEmpty else { return }
-        let entry = PrefixEntry(tokens: tokens, state: state.copy(), logits: Array(logits), lastUse: monotonicSeconds())
+        let entry = PrefixEntry(tokens: tokens, state: state.copyState(), logits: Array(logits), lastUse: monotonicSeconds())
         monitor.withLock {
             prefixCache.removeAll { $0.tokens == tokens }
             if prefixCache.count >= limits.prefixCacheEntries,
@@ -228,13 +227,12 @@ final class ModelWorker: @unchecked Sendable {
     }
 
     private func prefillChunk(_ seq: GenerationSequence) {
-        guard let ws = workspace else { return }
         let n = min(limits.prefillChunk, seq.prompt.count - seq.promptPosition)
         let last = seq.promptPosition + n == seq.prompt.count
         do {
             try seq.prompt.withUnsafeBufferPointer { (p) throws(ModelError) in
                 let chunk = UnsafeBufferPointer(rebasing: p[seq.promptPosition..<(seq.promptPosition + n)])
-                try model.forward(chunk, state: seq.state, workspace: ws, logits: last ? .last : .none)
+                try runner.forward(chunk, state: seq.state, logits: last ? .last : .none)
             }
         } catch {
             fail(seq, error.description)
@@ -243,11 +241,10 @@ final class ModelWorker: @unchecked Sendable {
         seq.promptPosition += n
         monitor.withLock { statsValue.promptTokens += n }
         if last {
-            let vocab = model.config.vocabulary
-            for i in 0..<vocab { logits[i] = ws.logits[i] }
+            let row = runner.logits(row: 0)
+            for i in 0..<row.count { logits[i] = row[i] }
             if seq.request.session == nil {
-                storePrefix(tokens: seq.promptTokens, state: seq.state,
-                            logits: UnsafeBufferPointer(start: ws.logits, count: vocab))
+                storePrefix(tokens: seq.promptTokens, state: seq.state, logits: row)
             }
             promptDone(seq)
         }
@@ -265,27 +262,35 @@ final class ModelWorker: @unchecked Sendable {
     /// projections run as one product over the sequences, and each sequence's logits are
     /// bitwise those of decoding it alone.
     private func decodeStep(_ seqs: [GenerationSequence]) {
-        guard !seqs.isEmpty, let ws = batchWorkspace else { return }
+        guard !seqs.isEmpty else { return }
         batchTokens.removeAll(keepingCapacity: true)
         batchStates.removeAll(keepingCapacity: true)
         batchSequences.removeAll(keepingCapacity: true)
         for seq in seqs {
             guard let token = seq.pending else { continue }
+            if let context = model.contextLength, seq.state.tokenCount >= context {
+                // The context is full: the sampled token is the last one.
+                seq.pending = nil
+                finish(seq, reason: .length)
+                continue
+            }
             batchTokens.append(token)
             batchStates.append(seq.state)
             batchSequences.append(seq)
         }
+        guard !batchTokens.isEmpty else { return }
         do {
-            try model.forwardBatch(tokens: batchTokens, states: batchStates, workspace: ws)
+            try batchTokens.withUnsafeBufferPointer { (p) throws(ModelError) in
+                try runner.forwardBatch(tokens: p, states: batchStates, computeLogits: true)
+            }
         } catch {
             for seq in batchSequences { fail(seq, error.description) }
             return
         }
-        let vocab = model.config.vocabulary
         for (i, seq) in batchSequences.enumerated() {
             seq.pending = nil
-            let row = ws.logits(i)
-            for j in 0..<vocab { logits[j] = row[j] }
+            let row = runner.batchLogits(i)
+            for j in 0..<row.count { logits[j] = row[j] }
             sampleAndEmit(seq)
         }
         batchStates.removeAll(keepingCapacity: true)
@@ -379,9 +384,13 @@ final class ModelWorker: @unchecked Sendable {
     }
 
     /// Runs tokens through a state (on the calling thread; used to close a session's turn).
-    func feed(_ tokens: [Int32], into state: RWKVState) {
-        guard !tokens.isEmpty, let ws = workspace else { return }
-        do { try model.forward(tokens, state: state, workspace: ws, logits: .none) } catch {
+    func feed(_ tokens: [Int32], into state: any SequenceState) {
+        guard !tokens.isEmpty else { return }
+        do {
+            try tokens.withUnsafeBufferPointer { (p) throws(ModelError) in
+                try runner.forward(p, state: state, logits: .none)
+            }
+        } catch {
             logger.error("closing a session turn failed: \(error.description)")
         }
     }

@@ -20,7 +20,7 @@ public final class CancellationFlag: Sendable {
 /// Touched only by that thread once submitted.
 final class GenerationSequence {
     let request: GenerationRequest
-    let state: RWKVState
+    let state: any SequenceState
     let sampler: Sampler
     var decoder: StreamingDecoder<AnyTokenizer>
     var stops: StopMatcher
@@ -55,7 +55,7 @@ final class GenerationSequence {
     /// Filled when the model finishes; the engine reads it for sessions.
     var finishReason: FinishReason = .stop
 
-    init(request: GenerationRequest, state: RWKVState, prompt: [Int32], cachedTokens: Int, tokenizer: AnyTokenizer,
+    init(request: GenerationRequest, state: any SequenceState, prompt: [Int32], cachedTokens: Int, tokenizer: AnyTokenizer,
          vocabulary: Int, maxTokens: Int, stops: [String], emit: @escaping @Sendable (GenerationEvent) -> Void,
          cancel: CancellationFlag, defaultTimeout: Double?) throws(EngineError) {
         self.request = request

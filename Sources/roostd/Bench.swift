@@ -49,6 +49,7 @@ struct Bench: ParsableCommand {
     func run() throws {
         let loadStart = monotonicSeconds()
         let model = try options.load()
+        let kernels = try options.kernels()
         let loadSeconds = monotonicSeconds() - loadStart
         let pool = options.pool()
         let progress = isatty(STDERR_FILENO) != 0 && !json
@@ -57,18 +58,24 @@ struct Bench: ParsableCommand {
         say("probing memory read bandwidth with \(pool.threads) thread(s)...")
         let bandwidth = try probeBandwidth(pool: pool)
 
-        let ws: RWKVWorkspace
-        do { ws = try RWKVWorkspace(model: model, maxTokens: chunk, pool: pool) } catch {
+        if let limit = model.contextLength, promptTokens + genTokens > limit {
+            throw CommandFailure("--prompt-tokens + --gen-tokens = \(promptTokens + genTokens) is more than the model's context (\(limit) tokens)")
+        }
+        let runner: any ModelRunner
+        do { runner = try model.makeRunner(maxTokens: chunk, maxBatch: 1, pool: pool, allLogits: false) } catch {
             throw CommandFailure(error.description)
         }
-        let v = model.config.vocabulary
+        let v = model.vocabulary
         var rng = SplitMix64(seed: 0x62656e6368)
         let prompt = (0..<promptTokens).map { _ in Int32(rng.next() % UInt64(v)) }
-        let state = model.makeState()
-        // Warm-up: touch the weights and wake the threads.
-        do { try model.forward(Array(prompt.prefix(min(chunk, 8))), state: state, workspace: ws, logits: .last) } catch {
-            throw CommandFailure(error.description)
+        let state = model.makeSequenceState()
+        func forward(_ tokens: [Int32]) throws {
+            do {
+                try tokens.withUnsafeBufferPointer { (p) throws(ModelError) in try runner.forward(p, state: state, logits: .last) }
+            } catch { throw CommandFailure(error.description) }
         }
+        // Warm-up: touch the weights and wake the threads.
+        try forward(Array(prompt.prefix(min(chunk, 8))))
         var bestPrompt = Double.infinity, bestGen = Double.infinity, bestBatch = Double.infinity
         var generated: [Int32] = []
         let batchRun = try batch.map { n in try BatchedGeneration(model: model, pool: pool, prompt: prompt, chunk: chunk,
@@ -77,19 +84,19 @@ struct Bench: ParsableCommand {
             say("run \(r + 1)/\(repeats): prompt of \(promptTokens) tokens...")
             state.reset()
             let t0 = monotonicSeconds()
-            do { try model.forward(prompt, state: state, workspace: ws, logits: .last) } catch {
-                throw CommandFailure(error.description)
-            }
+            try forward(prompt)
             bestPrompt = min(bestPrompt, monotonicSeconds() - t0)
             say("run \(r + 1)/\(repeats): generating \(genTokens) tokens...")
             generated.removeAll(keepingCapacity: true)
+            var one: [Int32] = [0]
             let t1 = monotonicSeconds()
             for _ in 0..<genTokens {
-                let next = Int32(Ops.argmax(ws.logits, n: v))
+                let next = Int32(argmax(runner.logits(row: 0)))
                 generated.append(next)
-                do { try model.forward(token: next, state: state, workspace: ws, logits: .last) } catch {
-                    throw CommandFailure(error.description)
-                }
+                one[0] = next
+                do {
+                    try one.withUnsafeBufferPointer { (p) throws(ModelError) in try runner.forward(p, state: state, logits: .last) }
+                } catch { throw CommandFailure(error.description) }
             }
             bestGen = min(bestGen, monotonicSeconds() - t1)
             if let batchRun {
@@ -109,8 +116,8 @@ struct Bench: ParsableCommand {
         let quant = dominantType(model.file)
         if json {
             var obj: [String: Any] = [
-                "model": options.model, "arch": model.config.architecture.rawValue, "quant": quant,
-                "threads": pool.threads, "kernels": model.kernels.path.name,
+                "model": options.model, "arch": model.architecture.rawValue, "quant": quant,
+                "threads": pool.threads, "kernels": kernels.path.name,
                 "prompt_tokens": promptTokens, "gen_tokens": genTokens, "chunk": chunk,
                 "prompt_tokens_per_s": promptRate, "gen_tokens_per_s": genRate,
                 "peak_rss_bytes": peakRSS, "weight_bytes_per_token": bytesPerToken,
@@ -128,8 +135,8 @@ struct Bench: ParsableCommand {
         } else {
             let mb = { (b: Double) in String(format: "%.1f MB", b / 1e6) }
             var lines: [String] = []
-            lines.append("model        \(options.model) (\(model.config.architecture.rawValue), \(quant), \(model.config.layers) layers x \(model.config.embedding))")
-            lines.append("kernels      \(model.kernels.path.name), \(pool.threads) thread(s); loaded in \(String(format: "%.2f", loadSeconds)) s")
+            lines.append("model        \(options.model) (\(model.architecture.rawValue), \(quant), \(shape(model)))")
+            lines.append("kernels      \(kernels.path.name), \(pool.threads) thread(s); loaded in \(String(format: "%.2f", loadSeconds)) s")
             lines.append(String(format: "prompt       %d tokens in %.3f s: %.1f tokens/s (chunks of %d)", promptTokens, bestPrompt, promptRate, chunk))
             lines.append(String(format: "generation   %d tokens in %.3f s: %.2f tokens/s", genTokens, bestGen, genRate))
             lines.append("weights/token \(mb(Double(bytesPerToken))); read bandwidth \(String(format: "%.1f GB/s", bandwidth / 1e9))")
@@ -166,30 +173,30 @@ struct Bench: ParsableCommand {
 /// sequence starts from the prompt's state with its own first token, then continues
 /// greedily.
 private struct BatchedGeneration {
-    let model: RWKVModel
+    let model: any LanguageModel
     let sequences: Int
-    let workspace: RWKVBatchWorkspace
-    let start: RWKVState
-    let states: [RWKVState]
+    let runner: any ModelRunner
+    let start: any SequenceState
+    let states: [any SequenceState]
     let first: Int
 
-    init(model: RWKVModel, pool: WorkerPool, prompt: [Int32], chunk: Int, sequences n: Int) throws {
+    init(model: any LanguageModel, pool: WorkerPool, prompt: [Int32], chunk: Int, sequences n: Int) throws {
         self.model = model
         sequences = n
         do {
-            let ws = try RWKVWorkspace(model: model, maxTokens: chunk, pool: pool)
-            workspace = try RWKVBatchWorkspace(model: model, maxBatch: n, pool: pool)
-            start = model.makeState()
-            try model.forward(prompt, state: start, workspace: ws, logits: .last)
-            first = Ops.argmax(ws.logits, n: model.config.vocabulary)
+            runner = try model.makeRunner(maxTokens: chunk, maxBatch: n, pool: pool, allLogits: false)
+            start = model.makeSequenceState()
+            let (r, s) = (runner, start)
+            try prompt.withUnsafeBufferPointer { (p) throws(ModelError) in try r.forward(p, state: s, logits: .last) }
+            first = argmax(runner.logits(row: 0))
         } catch { throw CommandFailure(error.description) }
         let s = start
-        states = (0..<n).map { _ in s.copy() }
+        states = (0..<n).map { _ in s.copyState() }
     }
 
     /// Seconds for `steps` batched steps (`steps * sequences` tokens).
     func run(steps: Int) throws -> Double {
-        let v = model.config.vocabulary
+        let v = model.vocabulary
         var tokens = [Int32](repeating: 0, count: sequences)
         for i in 0..<sequences {
             do { try states[i].assign(from: start) } catch { throw CommandFailure(error.description) }
@@ -197,11 +204,28 @@ private struct BatchedGeneration {
         }
         let t0 = monotonicSeconds()
         for _ in 0..<steps {
-            do { try model.forwardBatch(tokens: tokens, states: states, workspace: workspace) } catch {
-                throw CommandFailure(error.description)
-            }
-            for i in 0..<sequences { tokens[i] = Int32(Ops.argmax(workspace.logits + i * v, n: v)) }
+            do {
+                try tokens.withUnsafeBufferPointer { (p) throws(ModelError) in
+                    try runner.forwardBatch(tokens: p, states: states, computeLogits: true)
+                }
+            } catch { throw CommandFailure(error.description) }
+            for i in 0..<sequences { tokens[i] = Int32(argmax(runner.batchLogits(i))) }
         }
         return monotonicSeconds() - t0
     }
+}
+
+/// The index of the first largest value.
+func argmax(_ x: UnsafeBufferPointer<Float>) -> Int {
+    guard let base = x.baseAddress else { return 0 }
+    return Ops.argmax(base, n: x.count)
+}
+
+/// "12 layers x 768" from the file's `{arch}.block_count` and `{arch}.embedding_length`.
+func shape(_ model: any LanguageModel) -> String {
+    let arch = model.architecture.rawValue
+    let layers = model.file.metadata["\(arch).block_count"]?.int
+    let width = model.file.metadata["\(arch).embedding_length"]?.int
+    guard let layers, let width else { return "\(model.file.tensors.count) tensors" }
+    return "\(layers) layers x \(width)"
 }

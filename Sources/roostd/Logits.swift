@@ -19,9 +19,9 @@ struct ModelOptions: ParsableArguments {
         }
     }
 
-    func load() throws -> RWKVModel {
+    func load() throws -> any LanguageModel {
         let k = try kernels()
-        do { return try RWKVModel(path: model, kernels: k) } catch {
+        do { return try loadLanguageModel(path: model, kernels: k) } catch {
             throw CommandFailure("\(model): \(error.description)")
         }
     }
@@ -58,16 +58,16 @@ struct Logits: ParsableCommand {
         let ids = try parseTokens(tokens)
         let model = try options.load()
         let pool = options.pool()
-        let ws: RWKVWorkspace
-        do { ws = try RWKVWorkspace(model: model, maxTokens: chunk, pool: pool) } catch {
+        let logits: [Float]
+        do {
+            let runner = try model.makeRunner(maxTokens: chunk, maxBatch: 1, pool: pool, allLogits: false)
+            let state = model.makeSequenceState()
+            try ids.withUnsafeBufferPointer { (p) throws(ModelError) in try runner.forward(p, state: state, logits: .last) }
+            logits = Array(runner.logits(row: 0))
+        } catch {
             throw CommandFailure(error.description)
         }
-        let state = model.makeState()
-        do { try model.forward(ids, state: state, workspace: ws, logits: .last) } catch {
-            throw CommandFailure(error.description)
-        }
-        let v = model.config.vocabulary
-        let logits = Array(UnsafeBufferPointer(start: ws.logits, count: v))
+        let v = model.vocabulary
         var order = Array(0..<v)
         if top > 0 {
             order.sort { logits[$0] > logits[$1] || (logits[$0] == logits[$1] && $0 < $1) }
@@ -81,9 +81,9 @@ struct Logits: ParsableCommand {
                 values = logits.map { Double($0) }
             }
             let obj: [String: Any] = [
-                "model": options.model, "arch": model.config.architecture.rawValue, "kernels": model.kernels.path.name,
+                "model": options.model, "arch": model.architecture.rawValue, "kernels": try options.kernels().path.name,
                 "tokens": ids.map { Int($0) }, "vocabulary": v,
-                "argmax": Ops.argmax(ws.logits, n: v),
+                "argmax": firstArgmax(logits),
                 "logits": values,
             ]
             let data = try JSONSerialization.data(withJSONObject: obj, options: [.sortedKeys])
@@ -106,4 +106,11 @@ func parseTokens(_ text: String) throws -> [Int32] {
     }
     guard !out.isEmpty else { throw ValidationError("--tokens: no token given") }
     return out
+}
+
+/// The index of the first largest value (0 for an empty array).
+func firstArgmax(_ x: [Float]) -> Int {
+    var best = 0
+    for i in x.indices where x[i] > x[best] { best = i }
+    return best
 }

@@ -37,16 +37,19 @@ struct Perplexity: ParsableCommand {
         do { ids = try tokenizer.encode(bytes: [UInt8](data)) } catch { throw CommandFailure("\(file): \(error)") }
         guard ids.count >= 2 else { throw CommandFailure("\(file): fewer than 2 tokens; nothing to score") }
         let chunk = 64
-        let ws: RWKVWorkspace
-        do { ws = try RWKVWorkspace(model: model, maxTokens: chunk, pool: options.pool(), allLogits: true) } catch {
+        if let limit = model.contextLength, ctx > limit {
+            throw CommandFailure("--ctx \(ctx) is longer than the model's context (\(limit) tokens)")
+        }
+        let runner: any ModelRunner
+        do { runner = try model.makeRunner(maxTokens: chunk, maxBatch: 1, pool: options.pool(), allLogits: true) } catch {
             throw CommandFailure(error.description)
         }
-        let v = model.config.vocabulary
+        let v = model.vocabulary
         var nll = 0.0
         var scored = 0
         var windows = 0
         let start = Date()
-        let state = model.makeState()
+        let state = model.makeSequenceState()
         var w = 0
         let tty = isatty(STDERR_FILENO) != 0
         while w < ids.count - 1 {
@@ -58,14 +61,14 @@ struct Perplexity: ParsableCommand {
                 let n = min(chunk, end - pos)
                 do {
                     try ids.withUnsafeBufferPointer { (all) throws(ModelError) in
-                        try model.forward(UnsafeBufferPointer(rebasing: all[pos..<(pos + n)]), state: state,
-                                          workspace: ws, logits: .all)
+                        try runner.forward(UnsafeBufferPointer(rebasing: all[pos..<(pos + n)]), state: state,
+                                           logits: .all)
                     }
                 } catch {
                     throw CommandFailure(error.description)
                 }
                 for t in 0..<n where pos + t + 1 < end {
-                    let row = ws.logits + t * v
+                    guard let row = runner.logits(row: t).baseAddress else { continue }
                     let target = Int(ids[pos + t + 1])
                     nll += Ops.logSumExp(row, n: v) - Double(row[target])
                     scored += 1
@@ -86,7 +89,7 @@ struct Perplexity: ParsableCommand {
             let obj: [String: Any] = [
                 "model": options.model, "file": file, "tokens": ids.count, "scored_tokens": scored,
                 "windows": windows, "ctx": ctx, "mean_nll": nll / Double(scored), "perplexity": ppl,
-                "seconds": seconds, "kernels": model.kernels.path.name,
+                "seconds": seconds, "kernels": try options.kernels().path.name,
             ]
             let out = try JSONSerialization.data(withJSONObject: obj, options: [.sortedKeys])
             FileHandle.standardOutput.write(out + Data("\n".utf8))
