@@ -415,6 +415,7 @@ public final class InferenceEngine: @unchecked Sendable {
                 }, cancel: flag, defaultTimeout: configuration.requestTimeoutSeconds)
             seq.cachedLogits = cachedLogits
             seq.grammar = matcher
+            seq.turnClose = m.format.turnClose
             try m.worker.submit(seq)
             return GenerationHandle(events: stream, cancellation: flag, promptTokenCount: tokens.count,
                                     startsInReasoning: opensThink)
@@ -471,9 +472,9 @@ public final class InferenceEngine: @unchecked Sendable {
             // Run the last sampled token and the turn separator so the state holds the whole turn.
             var tail: [Int32] = []
             if let p = seq.pending { tail.append(p); seq.pending = nil }
-            let sep = sessionSeparator(worker: worker)
-            if !sep.isEmpty && !seq.generatedBytes.reversed().starts(with: Array(sepText(worker).utf8).reversed()) {
-                tail += sep
+            let close = seq.turnClose
+            if !close.isEmpty && !seq.generatedBytes.reversed().starts(with: Array(close.utf8).reversed()) {
+                tail += (try? worker.tokenizer.encode(close)) ?? []
             }
             worker.feed(tail, into: seq.state)
         }
@@ -489,11 +490,6 @@ public final class InferenceEngine: @unchecked Sendable {
         persist(session)
     }
 
-    private func sepText(_ worker: ModelWorker) -> String { "\n\n" }
-
-    private func sessionSeparator(worker: ModelWorker) -> [Int32] {
-        (try? worker.tokenizer.encode(sepText(worker))) ?? []
-    }
 
     // MARK: - sessions
 

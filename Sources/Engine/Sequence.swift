@@ -39,6 +39,8 @@ final class GenerationSequence {
     var cachedTokens: Int
     /// The JSON grammar the output must follow, if any.
     var grammar: GrammarMatcher?
+    /// The text that closes an answer in a session's state (`ChatFormat.turnClose`).
+    var turnClose = ""
     /// Logits after the whole prompt when it all came from the prefix cache.
     var cachedLogits: [Float]?
     /// A sampled token not yet run through the model.
