@@ -1,0 +1,491 @@
+import GGUF
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// Where one routed expert's weights are in the model file: its slice of each expert
+/// tensor of its layer (gate, up, down; each slice one contiguous byte range).
+public struct ExpertSlices: Sendable, Equatable {
+    /// Absolute byte ranges in the file, in the order `ExpertStore.acquire` returns them.
+    public var ranges: [Range<Int>]
+
+    public init(ranges: [Range<Int>]) { self.ranges = ranges }
+
+    public var byteCount: Int { ranges.reduce(0) { $0 + $1.count } }
+}
+
+/// Counters of one layer's experts (or of all layers summed).
+public struct ExpertLayerStats: Sendable, Equatable {
+    /// Experts the router chose that were resident (or arriving) when asked for.
+    public var hits = 0
+    /// Experts that had to be read on demand.
+    public var misses = 0
+    /// Experts read ahead of the router's choice, and those of them that it then chose.
+    public var prefetched = 0
+    public var prefetchUsed = 0
+    /// Bytes read from the file (whole slices, rounded to the I/O alignment).
+    public var bytesRead = 0
+    /// Seconds the compute thread waited for experts.
+    public var stallSeconds = 0.0
+    /// Bytes of this layer's experts resident now.
+    public var residentBytes = 0
+
+    public init() {}
+
+    public var requests: Int { hits + misses }
+    public var hitRate: Double { requests == 0 ? 1 : Double(hits) / Double(requests) }
+    public var prefetchAccuracy: Double { prefetched == 0 ? 0 : Double(prefetchUsed) / Double(prefetched) }
+
+    static func + (a: ExpertLayerStats, b: ExpertLayerStats) -> ExpertLayerStats {
+        var s = a
+        s.hits += b.hits
+        s.misses += b.misses
+        s.prefetched += b.prefetched
+        s.prefetchUsed += b.prefetchUsed
+        s.bytesRead += b.bytesRead
+        s.stallSeconds += b.stallSeconds
+        s.residentBytes += b.residentBytes
+        return s
+    }
+}
+
+/// A snapshot of an `ExpertStore`'s counters.
+public struct ExpertStoreStats: Sendable, Equatable {
+    public var layers: [ExpertLayerStats]
+    /// Bytes of expert memory the store may use (0: every expert is read from the mapping).
+    public var budgetBytes: Int
+    /// Slots of the buffer pool (one expert each).
+    public var slots: Int
+    /// Tokens counted by `endToken()`.
+    public var tokens: Int
+
+    public var total: ExpertLayerStats { layers.reduce(ExpertLayerStats(), +) }
+}
+
+/// Keeps the routed experts of an MoE model in a buffer pool of fixed-size slots inside a
+/// memory budget, reading each expert's slices from the file (O_DIRECT, so the page cache
+/// holds no second copy) on I/O threads when the router chooses it or when a prediction
+/// asks for it ahead of time. Evicts the expert with the lowest use frequency (decayed
+/// per token) that is not in use.
+///
+/// Without a budget (`budgetBytes` nil) every expert is used straight from the file's
+/// memory mapping and only the counters work.
+///
+/// Protocol for the compute thread: per MoE layer, `acquire` the chosen experts (blocks
+/// until they are resident; they stay pinned), compute, `release(layer:)`; `prefetch` may
+/// be called at any time; `endToken()` after each token (or batch step).
+public final class ExpertStore: @unchecked Sendable {
+    public let path: String
+    public let layers: [[ExpertSlices]]
+    public let budgetBytes: Int?
+    /// Bytes one slot holds: the largest expert, each slice padded to the I/O alignment.
+    public let slotBytes: Int
+    public let slotCount: Int
+    /// Frequency decay per token (score = sum over uses of decay^(age in tokens)).
+    public let decay: Double
+
+    static let alignment = 4096
+    /// Linux's O_DIRECT (not exported by Glibc's Swift overlay): 0o40000 on x86-64,
+    /// 0o200000 on AArch64.
+    #if arch(arm64)
+    static let oDirect: Int32 = 0o200000
+    #else
+    static let oDirect: Int32 = 0o40000
+    #endif
+
+    private let mapped: UnsafeRawBufferPointer
+    private let pool: UnsafeMutableRawPointer?
+    private let poolBytes: Int
+    private var fd: Int32 = -1
+    private var direct = false
+
+    // Guarded by mutex:
+    private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+    private let cond = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
+    private var entries: [[Entry]]          // [layer][expert]
+    private var slots: [Slot]
+    private var freeSlots: [Int]
+    private var jobs: [Job] = []            // FIFO; demand reads go first
+    private var stopping = false
+    private var token = 0
+    private var statsByLayer: [ExpertLayerStats]
+    private var threads: [pthread_t] = []
+
+    private enum Residency: Equatable {
+        case absent
+        case loading(slot: Int)
+        case resident(slot: Int)
+        case failed(errno: Int32)
+    }
+
+    private struct Entry {
+        var residency: Residency = .absent
+        /// Decayed use count as of `scoreToken`.
+        var score = 0.0
+        var scoreToken = 0
+        /// Read ahead and not used yet.
+        var prefetchPending = false
+    }
+
+    private struct Slot {
+        var layer = -1
+        var expert = -1
+        var pins = 0
+    }
+
+    private struct Job {
+        let layer: Int
+        let expert: Int
+        let slot: Int
+    }
+
+    /// - Parameters:
+    ///   - mapped: the whole file, memory-mapped (used without a budget, and for checks).
+    ///   - layers: [layer][expert] slices; layers without routed experts have none.
+    ///   - budgetBytes: bytes for the buffer pool; nil keeps every expert in the mapping.
+    ///     A budget below one layer's top-k experts cannot make progress: `minimumSlots`
+    ///     slots are required.
+    public init(path: String, mapped: UnsafeRawBufferPointer, layers: [[ExpertSlices]], budgetBytes: Int?,
+                minimumSlots: Int = 1, ioThreads: Int = 2, decay: Double = 0.9) throws(ModelError) {
+        self.path = path
+        self.mapped = mapped
+        self.layers = layers
+        self.budgetBytes = budgetBytes
+        self.decay = decay
+        for (l, experts) in layers.enumerated() {
+            for (e, x) in experts.enumerated() {
+                for r in x.ranges where r.lowerBound < 0 || r.upperBound > mapped.count {
+                    throw .badMetadata(key: "experts", expected: "slices inside the file (\(mapped.count) bytes)",
+                                       found: "layer \(l) expert \(e): bytes \(r)")
+                }
+            }
+        }
+        let a = ExpertStore.alignment
+        var largest = 0
+        for x in layers.joined() {
+            largest = max(largest, x.ranges.reduce(0) { $0 + ExpertStore.paddedLength($1, a) })
+        }
+        slotBytes = largest
+        entries = layers.map { Array(repeating: Entry(), count: $0.count) }
+        statsByLayer = Array(repeating: ExpertLayerStats(), count: layers.count)
+        pthread_mutex_init(mutex, nil)
+        pthread_cond_init(cond, nil)
+
+        guard let budget = budgetBytes, largest > 0 else {
+            slotCount = 0
+            pool = nil
+            poolBytes = 0
+            slots = []
+            freeSlots = []
+            return
+        }
+        let count = budget / largest
+        guard count >= max(1, minimumSlots) else {
+            pthread_mutex_destroy(mutex)
+            pthread_cond_destroy(cond)
+            mutex.deallocate()
+            cond.deallocate()
+            throw .badMetadata(key: "memory-budget",
+                               expected: "at least \(max(1, minimumSlots) * largest) bytes for routed experts (\(max(1, minimumSlots)) of \(largest) bytes)",
+                               found: "\(budget) bytes")
+        }
+        slotCount = count
+        poolBytes = count * largest
+        // Anonymous memory: pages count only once an expert is read into them.
+        let p = mmap(nil, poolBytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
+        guard let p, p != MAP_FAILED else {
+            let e = errno
+            pthread_mutex_destroy(mutex)
+            pthread_cond_destroy(cond)
+            mutex.deallocate()
+            cond.deallocate()
+            throw .file(.mapFailed(path: "(expert buffer pool, \(poolBytes) bytes)", errno: e))
+        }
+        pool = p
+        slots = Array(repeating: Slot(), count: count)
+        freeSlots = Array((0..<count).reversed())
+        fd = open(path, O_RDONLY | O_CLOEXEC | ExpertStore.oDirect)
+        direct = fd >= 0
+        if fd < 0 { fd = open(path, O_RDONLY | O_CLOEXEC) }
+        guard fd >= 0 else {
+            let e = errno
+            munmap(p, poolBytes)
+            pthread_mutex_destroy(mutex)
+            pthread_cond_destroy(cond)
+            mutex.deallocate()
+            cond.deallocate()
+            throw .file(.unreadable(path: path, errno: e))
+        }
+        for _ in 0..<max(1, ioThreads) { startIOThread() }
+    }
+
+    deinit {
+        pthread_mutex_lock(mutex)
+        stopping = true
+        pthread_cond_broadcast(cond)
+        pthread_mutex_unlock(mutex)
+        for t in threads { pthread_join(t, nil) }
+        if fd >= 0 { close(fd) }
+        if let pool { munmap(pool, poolBytes) }
+        pthread_mutex_destroy(mutex)
+        pthread_cond_destroy(cond)
+        mutex.deallocate()
+        cond.deallocate()
+    }
+
+    static func paddedLength(_ r: Range<Int>, _ a: Int) -> Int {
+        let start = r.lowerBound / a * a
+        let end = (r.upperBound + a - 1) / a * a
+        return end - start
+    }
+
+    /// True when experts live in the buffer pool (a budget was given).
+    public var isBudgeted: Bool { pool != nil }
+
+    // MARK: - compute thread
+
+    /// Makes `experts` of `layer` resident and writes, for each, the address of each of its
+    /// slices (`ranges.count` per expert, expert after expert) to `out`. Blocks until all
+    /// are resident; they stay pinned until `release(layer:)`. An expert listed twice is
+    /// pinned twice. Throws when a read failed (the expert is read again next time).
+    public func acquire(layer: Int, experts: UnsafeBufferPointer<Int32>,
+                        into out: UnsafeMutablePointer<UnsafeRawPointer>) throws(ModelError) {
+        let perExpert = layers[layer].first?.ranges.count ?? 0
+        guard let pool else {
+            guard let base = mapped.baseAddress else { throw .file(.emptyFile(path: path)) }
+            pthread_mutex_lock(mutex)
+            statsByLayer[layer].hits += experts.count
+            pthread_mutex_unlock(mutex)
+            for (i, e) in experts.enumerated() {
+                for (j, r) in layers[layer][Int(e)].ranges.enumerated() {
+                    out[i * perExpert + j] = base + r.lowerBound
+                }
+            }
+            return
+        }
+        pthread_mutex_lock(mutex)
+        defer { pthread_mutex_unlock(mutex) }
+        // Count, pin and request every expert first, so the reads run in parallel.
+        for e in experts {
+            let x = Int(e)
+            touch(layer, x)
+            if entries[layer][x].prefetchPending {
+                entries[layer][x].prefetchPending = false
+                statsByLayer[layer].prefetchUsed += 1
+            }
+            switch entries[layer][x].residency {
+            case .resident(let s), .loading(let s):
+                statsByLayer[layer].hits += 1
+                slots[s].pins += 1
+            case .absent, .failed:
+                statsByLayer[layer].misses += 1
+                guard let s = takeSlot(for: layer, x) else {
+                    unpin(layer: layer, experts: experts, upTo: e)
+                    throw .badMetadata(key: "memory-budget", expected: "room for \(experts.count) experts of layer \(layer) at once",
+                                       found: "\(slotCount) slots, all in use")
+                }
+                slots[s].pins = 1
+                entries[layer][x].residency = .loading(slot: s)
+                jobs.insert(Job(layer: layer, expert: x, slot: s), at: 0)
+                pthread_cond_broadcast(cond)
+            }
+        }
+        // Wait for the reads.
+        var waitedSince: Double?
+        while true {
+            var pending = false
+            var failure: (Int, Int32)?
+            for e in experts {
+                switch entries[layer][Int(e)].residency {
+                case .loading: pending = true
+                case .failed(let code): failure = (Int(e), code)
+                case .resident, .absent: break
+                }
+            }
+            if let (x, code) = failure {
+                unpin(layer: layer, experts: experts, upTo: nil)
+                entries[layer][x].residency = .absent
+                throw .file(.unreadable(path: "\(path) (layer \(layer) expert \(x))", errno: code))
+            }
+            if !pending { break }
+            if waitedSince == nil { waitedSince = monotonicNow() }
+            pthread_cond_wait(cond, mutex)
+        }
+        if let t = waitedSince { statsByLayer[layer].stallSeconds += monotonicNow() - t }
+        for (i, e) in experts.enumerated() {
+            guard case .resident(let s) = entries[layer][Int(e)].residency else { continue }
+            var offset = 0
+            for (j, r) in layers[layer][Int(e)].ranges.enumerated() {
+                out[i * perExpert + j] = UnsafeRawPointer(pool + s * slotBytes + offset + r.lowerBound % ExpertStore.alignment)
+                offset += ExpertStore.paddedLength(r, ExpertStore.alignment)
+            }
+        }
+    }
+
+    /// Unpins every expert of `layer` pinned by `acquire`.
+    public func release(layer: Int) {
+        guard pool != nil else { return }
+        pthread_mutex_lock(mutex)
+        for s in slots.indices where slots[s].layer == layer { slots[s].pins = 0 }
+        pthread_mutex_unlock(mutex)
+    }
+
+    /// Starts reading `experts` of `layer` if they are not resident, into slots of cold
+    /// experts (never pinned ones). Returns at once.
+    public func prefetch(layer: Int, experts: UnsafeBufferPointer<Int32>) {
+        guard pool != nil, layer >= 0, layer < layers.count else { return }
+        pthread_mutex_lock(mutex)
+        defer { pthread_mutex_unlock(mutex) }
+        for e in experts {
+            let x = Int(e)
+            guard x >= 0, x < entries[layer].count else { continue }
+            switch entries[layer][x].residency {
+            case .resident, .loading: continue
+            case .absent, .failed: break
+            }
+            guard let s = takeSlot(for: layer, x) else { return }
+            entries[layer][x].residency = .loading(slot: s)
+            entries[layer][x].prefetchPending = true
+            statsByLayer[layer].prefetched += 1
+            jobs.append(Job(layer: layer, expert: x, slot: s))
+        }
+        pthread_cond_broadcast(cond)
+    }
+
+    /// Marks the end of a token (or batched step): use frequencies age by `decay`.
+    public func endToken() {
+        pthread_mutex_lock(mutex)
+        token += 1
+        pthread_mutex_unlock(mutex)
+    }
+
+    /// A snapshot of the counters.
+    public var stats: ExpertStoreStats {
+        pthread_mutex_lock(mutex)
+        defer { pthread_mutex_unlock(mutex) }
+        return ExpertStoreStats(layers: statsByLayer, budgetBytes: budgetBytes ?? 0, slots: slotCount, tokens: token)
+    }
+
+    // MARK: - under the mutex
+
+    private func score(_ layer: Int, _ x: Int) -> Double {
+        let e = entries[layer][x]
+        return e.score * pow(decay, Double(token - e.scoreToken))
+    }
+
+    private func touch(_ layer: Int, _ x: Int) {
+        entries[layer][x].score = score(layer, x) + 1
+        entries[layer][x].scoreToken = token
+    }
+
+    /// A free slot, or the slot of the resident, unpinned expert with the lowest decayed
+    /// frequency (prefetched experts not used yet are kept while others can go).
+    private func takeSlot(for layer: Int, _ x: Int) -> Int? {
+        if let s = freeSlots.popLast() {
+            slots[s] = Slot(layer: layer, expert: x, pins: 0)
+            return s
+        }
+        var best: Int?
+        var bestKey = (true, Double.infinity)
+        for s in slots.indices where slots[s].pins == 0 {
+            let (l, e) = (slots[s].layer, slots[s].expert)
+            guard case .resident = entries[l][e].residency else { continue }
+            let key = (entries[l][e].prefetchPending, score(l, e))
+            if best == nil || (!key.0 && bestKey.0) || (key.0 == bestKey.0 && key.1 < bestKey.1) {
+                best = s
+                bestKey = key
+            }
+        }
+        guard let s = best else { return nil }
+        let (l, e) = (slots[s].layer, slots[s].expert)
+        entries[l][e].residency = .absent
+        entries[l][e].prefetchPending = false
+        statsByLayer[l].residentBytes -= layers[l][e].byteCount
+        slots[s] = Slot(layer: layer, expert: x, pins: 0)
+        return s
+    }
+
+    private func unpin(layer: Int, experts: UnsafeBufferPointer<Int32>, upTo stop: Int32?) {
+        for e in experts {
+            if let stop, e == stop { break }
+            switch entries[layer][Int(e)].residency {
+            case .resident(let s), .loading(let s): slots[s].pins = max(0, slots[s].pins - 1)
+            case .absent, .failed: break
+            }
+        }
+    }
+
+    // MARK: - I/O threads
+
+    private func startIOThread() {
+        let box = Unmanaged.passUnretained(self).toOpaque()
+        var t = pthread_t()
+        let rc = pthread_create(&t, nil, { arg in
+            guard let arg else { return nil }
+            Unmanaged<ExpertStore>.fromOpaque(arg).takeUnretainedValue().ioLoop()
+            return nil
+        }, box)
+        if rc == 0 { threads.append(t) }
+    }
+
+    private func ioLoop() {
+        pthread_mutex_lock(mutex)
+        while true {
+            while !stopping && jobs.isEmpty { pthread_cond_wait(cond, mutex) }
+            if stopping { break }
+            let job = jobs.removeFirst()
+            pthread_mutex_unlock(mutex)
+            let (bytes, failure) = read(job)
+            pthread_mutex_lock(mutex)
+            statsByLayer[job.layer].bytesRead += bytes
+            if let failure {
+                entries[job.layer][job.expert].residency = .failed(errno: failure)
+                slots[job.slot] = Slot()
+                freeSlots.append(job.slot)
+            } else {
+                entries[job.layer][job.expert].residency = .resident(slot: job.slot)
+                statsByLayer[job.layer].residentBytes += layers[job.layer][job.expert].byteCount
+            }
+            pthread_cond_broadcast(cond)
+        }
+        pthread_mutex_unlock(mutex)
+    }
+
+    /// Reads one expert's slices into its slot: bytes read, or the errno of a failure.
+    private func read(_ job: Job) -> (Int, Int32?) {
+        guard let pool else { return (0, EINVAL) }
+        let a = ExpertStore.alignment
+        var offset = 0
+        var total = 0
+        for r in layers[job.layer][job.expert].ranges {
+            let start = r.lowerBound / a * a
+            let length = ExpertStore.paddedLength(r, a)
+            let dest = pool + job.slot * slotBytes + offset
+            var done = 0
+            while done < length {
+                let n = pread(fd, dest + done, length - done, off_t(start + done))
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    return (total, errno)
+                }
+                if n == 0 { break }
+                done += n
+                total += n
+            }
+            // The last slice may end at the file's end, before the padded length.
+            if start + done < r.upperBound { return (total, EIO) }
+            if !direct { posix_fadvise(fd, off_t(start), off_t(length), POSIX_FADV_DONTNEED) }
+            offset += length
+        }
+        return (total, nil)
+    }
+}
+
+private func monotonicNow() -> Double {
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
+}
