@@ -28,6 +28,8 @@ struct Bench: ParsableCommand {
             step): batch_gen_tokens_per_s is the aggregate tokens/s of the N sequences and \
             batch_speedup its ratio to the single-sequence generation tokens/s of the same run. \
             See docs/BENCHMARKS.md.
+
+            With --tokens-file, the prompt and the generated tokens come from the file             instead (teacher forcing): two engines, or two runs with different settings, see             exactly the same tokens, and for MoE models the same routing.
             """)
 
     @OptionGroup var options: ModelOptions
@@ -36,6 +38,8 @@ struct Bench: ParsableCommand {
     @Option(help: "Prompt tokens per forward call.") var chunk: Int = 128
     @Option(help: "Runs; the best of each phase is reported.") var repeats: Int = 1
     @Option(help: "Also measure generation with this many sequences stepped together (1...64).") var batch: Int?
+    @Option(help: ArgumentHelp("A fixed token stream: whitespace-separated token ids; the first --prompt-tokens are the prompt, the next --gen-tokens are fed one by one as the generated tokens.",
+                               valueName: "file")) var tokensFile: String?
     @Flag(help: "Print JSON.") var json = false
 
     func validate() throws {
@@ -67,7 +71,13 @@ struct Bench: ParsableCommand {
         }
         let v = model.vocabulary
         var rng = SplitMix64(seed: 0x62656e6368)
-        let prompt = (0..<promptTokens).map { _ in Int32(rng.next() % UInt64(v)) }
+        var prompt = (0..<promptTokens).map { _ in Int32(rng.next() % UInt64(v)) }
+        var forced: [Int32]?
+        if let tokensFile {
+            let stream = try readTokenStream(tokensFile, vocabulary: v, needed: promptTokens + genTokens)
+            prompt = Array(stream[0..<promptTokens])
+            forced = Array(stream[promptTokens..<(promptTokens + genTokens)])
+        }
         let state = model.makeSequenceState()
         func forward(_ tokens: [Int32]) throws {
             do {
@@ -90,8 +100,8 @@ struct Bench: ParsableCommand {
             generated.removeAll(keepingCapacity: true)
             var one: [Int32] = [0]
             let t1 = monotonicSeconds()
-            for _ in 0..<genTokens {
-                let next = Int32(argmax(runner.logits(row: 0)))
+            for i in 0..<genTokens {
+                let next = forced?[i] ?? Int32(argmax(runner.logits(row: 0)))
                 generated.append(next)
                 one[0] = next
                 do {
@@ -124,7 +134,9 @@ struct Bench: ParsableCommand {
                 "read_bandwidth_bytes_per_s": bandwidth.rounded(), "floor_tokens_per_s": floorRate,
                 "floor_fraction": genRate / floorRate, "load_seconds": loadSeconds,
                 "file_bytes": model.file.fileSize, "state_bytes": state.byteCount,
+                "final_argmax": argmax(runner.logits(row: 0)),
             ]
+            if let tokensFile { obj["tokens_file"] = tokensFile }
             if let batch, let batchRate {
                 obj["batch"] = batch
                 obj["batch_gen_tokens_per_s"] = batchRate
@@ -228,4 +240,23 @@ func shape(_ model: any LanguageModel) -> String {
     let width = model.file.metadata["\(arch).embedding_length"]?.int
     guard let layers, let width else { return "\(model.file.tensors.count) tensors" }
     return "\(layers) layers x \(width)"
+}
+
+/// The token ids of a whitespace-separated file: at least `needed`, each in the vocabulary.
+func readTokenStream(_ path: String, vocabulary: Int, needed: Int) throws -> [Int32] {
+    guard let data = FileManager.default.contents(atPath: path) else {
+        throw CommandFailure("\(path): cannot read the file")
+    }
+    var ids: [Int32] = []
+    for (i, word) in String(decoding: data, as: UTF8.self).split(whereSeparator: { $0.isWhitespace }).enumerated() {
+        guard let id = Int32(word), id >= 0, Int(id) < vocabulary else {
+            throw CommandFailure("\(path): item \(i + 1) '\(word.prefix(20))' is not a token id in 0..<\(vocabulary)")
+        }
+        ids.append(id)
+        if ids.count == needed { break }
+    }
+    guard ids.count >= needed else {
+        throw CommandFailure("\(path): \(ids.count) token ids; --prompt-tokens + --gen-tokens need \(needed)")
+    }
+    return ids
 }

@@ -116,3 +116,26 @@ def test_bench_batch_keys() -> None:
     for bad in ["0", "65"]:
         q = roostd("bench", m, "--batch", bad)
         assert q.returncode != 0 and "--batch must be in 1...64" in q.stderr
+
+
+def test_bench_tokens_file(tmp_path: Path) -> None:
+    """Teacher forcing: after the file's prompt and generated tokens the logits are those of
+    `roostd logits` on the same 24 tokens (checked against rwkv.cpp above)."""
+    m = str(fixture("tiny-rwkv-7v0-834K-FP32.gguf"))
+    ids = [(i * 79 + 13) % 256 for i in range(30)]
+    f = tmp_path / "tokens.txt"
+    f.write_text(" ".join(map(str, ids[:10])) + "\n" + "\t".join(map(str, ids[10:])) + "\n")
+    p = roostd("bench", m, "--json", "--prompt-tokens", "16", "--gen-tokens", "8", "--threads", "2",
+               "--tokens-file", str(f))
+    assert p.returncode == 0, p.stderr
+    r = json.loads(p.stdout)
+    q = roostd("logits", m, "--json", "--tokens", ",".join(map(str, ids[:24])))
+    assert q.returncode == 0, q.stderr
+    assert r["final_argmax"] == json.loads(q.stdout)["argmax"]
+    assert r["tokens_file"] == str(f)
+    # Too few ids, and an id outside the vocabulary, are named.
+    p = roostd("bench", m, "--prompt-tokens", "28", "--gen-tokens", "8", "--tokens-file", str(f))
+    assert p.returncode != 0 and "30 token ids; --prompt-tokens + --gen-tokens need 36" in p.stderr
+    f.write_text("1 2 x3")
+    p = roostd("bench", m, "--prompt-tokens", "2", "--gen-tokens", "1", "--tokens-file", str(f))
+    assert p.returncode != 0 and "item 3 'x3' is not a token id" in p.stderr
