@@ -29,8 +29,6 @@ writes a Q8_0 file first and requantizes it with llama.cpp's own quantizer
 a multiple of 256 get llama.cpp's fallback type). The tokenizer is a GPT-2-style byte-level
 vocabulary: the 256 byte symbols, filler tokens up to the vocabulary size, `<|endoftext|>` last
 (EOS, control) and ten merges (llama.cpp requires a merge list); text becomes mostly byte tokens.
---router realistic (olmoe, qwen3moe, qwen2moe) makes expert popularity skewed and routing
-correlated from token to token; see `realistic_router`.
 
 RWKV files follow llama.cpp's rwkv6/rwkv7 layout (tensor names, ggml shapes, metadata) and the
 tensor types llama.cpp's converter + quantizer would give: the big matrices (time_mix_{key,value,
@@ -530,7 +528,7 @@ def transformer_specs(p: dict, qtype: QT) -> list[tuple[int, TensorSpec]]:
             mat(i, f"{b}.ffn_down.weight", (F, C))
             continue
         E, F = p["n_expert"], p["n_ff_exp"]
-        add(i, f"{b}.ffn_gate_inp.weight", (C, E), QT.F32, ("router", i, 0.02))
+        add(i, f"{b}.ffn_gate_inp.weight", (C, E), QT.F32, ("normal", 0.0, 0.02))
         mat(i, f"{b}.ffn_gate_exps.weight", (C, F, E))
         mat(i, f"{b}.ffn_up_exps.weight", (C, F, E))
         mat(i, f"{b}.ffn_down_exps.weight", (F, C, E))
@@ -547,38 +545,7 @@ def transformer_specs(p: dict, qtype: QT) -> list[tuple[int, TensorSpec]]:
     return out
 
 
-def realistic_router(rng: np.random.Generator, n_expert: int, n_embd: int, layer: int, std: float) -> np.ndarray:
-    """Router weights (numpy (E, C)) that give skewed expert popularity and token-to-token
-    correlated routing on random-weight models.
-
-    Each expert's row is  w_e = pop_e * u + s * (topic_{t(e)} + 0.5 * n_e):
-      * u is one unit direction per layer; the token embeddings and the residual stream of a
-        random model have no preferred direction, so the popularity term alone would cancel
-        on average.  pop_e follows a Zipf-like profile (1/(rank+1)^0.8, shuffled per layer) and
-        is applied to |projection| via sign alignment with the mean routing input, which random
-        models do have: every RMS-normed hidden state shares the positive mean of the norm
-        weights (about 1), so u is taken as the all-ones direction, which all inputs project on
-        with the same sign.  The most popular experts are therefore chosen for most tokens.
-      * experts are grouped into n_expert/8 "topics" sharing a random direction; consecutive
-        tokens of a random model share a large part of their residual stream (attention mixes
-        earlier positions in), so a token routed to one topic tends to keep using it, while
-        the per-expert noise n_e still spreads choices within a topic.
-    The result is measured, not assumed: see tools/make_synthetic.py --router-stats."""
-    u = np.ones(n_embd, dtype=np.float32) / np.sqrt(n_embd)
-    ranks = rng.permutation(n_expert)
-    pop = (1.0 / (ranks + 1.0) ** 0.8).astype(np.float32)
-    pop = (pop - pop.mean()) / (pop.std() + 1e-9)
-    n_topics = max(1, n_expert // 8)
-    topics = rng.standard_normal((n_topics, n_embd)).astype(np.float32)
-    topic_of = rng.integers(0, n_topics, n_expert)
-    noise = rng.standard_normal((n_expert, n_embd)).astype(np.float32)
-    w = topics[topic_of] + 0.5 * noise
-    w *= np.float32(std)
-    w += (4.0 * std * np.sqrt(n_embd)) * pop[:, None] * u[None, :]
-    return w.astype(np.float32)
-
-
-def write_transformer(path: str, p: dict, qtype: QT, seed: int, name: str, router: str = "random") -> None:
+def write_transformer(path: str, p: dict, qtype: QT, seed: int, name: str) -> None:
     arch = p["arch"]
     w = gguf.GGUFWriter(path, arch)
     w.add_name(name)
@@ -618,7 +585,7 @@ def write_transformer(path: str, p: dict, qtype: QT, seed: int, name: str, route
     for _, s in specs:
         w.add_tensor_info(s.name, s.np_shape, np.dtype(np.float32), s.nbytes, raw_dtype=s.qtype)
     total = sum(s.nbytes for _, s in specs)
-    print(f"{name}: {arch}, {len(specs)} tensors, {total / 2**30:.2f} GiB of weights, router {router}",
+    print(f"{name}: {arch}, {len(specs)} tensors, {total / 2**30:.2f} GiB of weights",
           file=sys.stderr)
     w.write_header_to_file()
     w.write_kv_data_to_file()
@@ -629,15 +596,7 @@ def write_transformer(path: str, p: dict, qtype: QT, seed: int, name: str, route
             print(f"  layer {layer + 1}/{p['n_layer']} ({done / 2**20:.0f}/{total / 2**20:.0f} MiB)",
                   file=sys.stderr, flush=True)
         last_layer = layer
-        rng = np.random.default_rng([seed, idx])
-        if s.dist[0] == "router":
-            E, C = s.np_shape
-            if router == "realistic":
-                values = realistic_router(rng, E, C, s.dist[1], s.dist[2])
-            else:
-                values = _draw(rng, ("normal", 0.0, s.dist[2]), s.np_shape)
-        else:
-            values = materialize(s, rng)
+        values = materialize(s, np.random.default_rng([seed, idx]))
         assert values.nbytes == s.nbytes, (s.name, values.nbytes, s.nbytes)
         w.write_tensor_data(values)
         done += s.nbytes
@@ -678,6 +637,34 @@ sys.exit(llama_cpp.llama_model_quantize(src.encode(), dst.encode(), ctypes.byref
 """
 
 
+LLAMA_CHECK = r"""
+import sys, time, numpy as np, llama_cpp
+path, n = sys.argv[1], int(sys.argv[2])
+t = time.time()
+llm = llama_cpp.Llama(model_path=path, n_ctx=64, n_batch=64, n_threads=2, logits_all=True, verbose=False)
+t_load = time.time() - t
+prompt = llm.tokenize(b"Hello world, the", add_bos=False)
+llm.eval(prompt)
+out = []
+t = time.time()
+for _ in range(n):
+    row = np.asarray(llm.scores[llm.n_tokens - 1])
+    assert np.isfinite(row).all() and row.std() > 0, "non-finite or flat logits"
+    out.append(int(row.argmax()))
+    llm.eval([out[-1]])
+print(f"llama.cpp {llama_cpp.__version__}: {llm.metadata.get('general.architecture')} loaded in {t_load:.1f}s, "
+      f"prompt {prompt}, greedy {out}, {n / (time.time() - t):.2f} tok/s")
+"""
+
+
+def llama_check(path: str, n_tokens: int = 4) -> None:
+    """Load the file with llama.cpp (llama-cpp-python from .venv-bench) and decode a few tokens."""
+    import subprocess
+    r = subprocess.run([_bench_python(), "-c", LLAMA_CHECK, path, str(n_tokens)])
+    if r.returncode != 0:
+        raise SystemExit(f"llama.cpp could not load or decode {path}")
+
+
 def llama_quantize(src: str, dst: str, ftype: int) -> None:
     import subprocess
     r = subprocess.run([_bench_python(), "-c", LLAMA_QUANTIZE, src, dst, str(ftype), str(os.cpu_count() or 1)])
@@ -695,8 +682,8 @@ def main() -> int:
                          "of its block size (llama.cpp's quantizer never does; default: F32/F16 as llama.cpp)")
     ap.add_argument("--out", required=True, help="output .gguf path")
     ap.add_argument("--layers", type=int, help="override the preset's layer count")
-    ap.add_argument("--router", choices=["random", "realistic"], default="random",
-                    help="MoE router weights: plain random, or skewed/correlated (see realistic_router)")
+    ap.add_argument("--check", action="store_true",
+                    help="afterwards load the file with llama.cpp (.venv-bench) and greedy-decode 4 tokens")
     args = ap.parse_args()
 
     p = dict(PRESETS[args.preset])
@@ -717,12 +704,12 @@ def main() -> int:
                 fd2, src = tempfile.mkstemp(prefix=".synthetic-q8_0-", suffix=".gguf", dir=out_dir)
                 os.close(fd2)
                 try:
-                    write_transformer(src, p, QT.Q8_0, args.seed, name, router=args.router)
+                    write_transformer(src, p, QT.Q8_0, args.seed, name)
                     llama_quantize(src, tmp, FILE_TYPE[QT.Q4_K])
                 finally:
                     os.unlink(src)
             else:
-                write_transformer(tmp, p, qtype, args.seed, name, router=args.router)
+                write_transformer(tmp, p, qtype, args.seed, name)
         else:
             if qtype == QT.Q4_K:
                 raise SystemExit("--type q4_K is only implemented for the RWKV presets")
@@ -736,6 +723,8 @@ def main() -> int:
             os.unlink(tmp)
         raise
     print(f"wrote {args.out} ({os.path.getsize(args.out) / 2**20:.1f} MiB)", file=sys.stderr)
+    if args.check:
+        llama_check(args.out)
     return 0
 
 

@@ -114,34 +114,45 @@ MODELS: dict[str, dict] = {
                     clip_qkv=None, tie_word_embeddings=False),
         types=["f32", "f16", "q8_0", "q4_0"], commit=["f32", "q8_0", "q4_0"]),
     # DeepSeek-V2-Lite's routing and attention: q_lora_rank None, MLA (kv_lora_rank), first
-    # layer dense, 2 shared experts, greedy top-k over softmax scores (n_group 1, topk_group 1),
+    # layer dense, shared experts, greedy top-k over softmax scores (n_group 1, topk_group 1),
     # no top-k renormalisation, routed_scaling_factor 1, YaRN as V2-Lite configures it.
+    # 27 layers because llama.cpp (deepseek2.cpp, load_arch_hparams) only treats a model as a
+    # "lite" one without q_lora_rank when n_layer is 27 or 26 (or 48 with a 128256 vocabulary);
+    # any other layer count fails with "key not found in model: deepseek2.attention.q_lora_rank".
+    # Narrow (hidden 32, 2 heads, 4 experts) to keep 27 layers small.
     "deepseek2-lite": dict(
         cls="DeepseekV2ForCausalLM", arch="deepseek2", pre="gpt-2",
-        config=dict(hidden_size=64, num_attention_heads=4, num_key_value_heads=4,
+        config=dict(hidden_size=32, num_attention_heads=2, num_key_value_heads=2,
                     max_position_embeddings=163840, rms_norm_eps=1e-6,
-                    intermediate_size=128, moe_intermediate_size=32, num_hidden_layers=3,
-                    first_k_dense_replace=1, moe_layer_freq=1, n_routed_experts=8,
-                    num_experts_per_tok=2, n_shared_experts=2, topk_method="greedy", n_group=1,
+                    intermediate_size=64, moe_intermediate_size=32, num_hidden_layers=27,
+                    first_k_dense_replace=1, moe_layer_freq=1, n_routed_experts=4,
+                    num_experts_per_tok=2, n_shared_experts=1, topk_method="greedy", n_group=1,
                     topk_group=1, norm_topk_prob=False, routed_scaling_factor=1.0,
-                    q_lora_rank=None, kv_lora_rank=32, qk_nope_head_dim=32, qk_rope_head_dim=16,
-                    v_head_dim=32, head_dim=16, rope_theta=10000.0,
+                    q_lora_rank=None, kv_lora_rank=32, qk_nope_head_dim=16, qk_rope_head_dim=16,
+                    v_head_dim=16, head_dim=16, rope_theta=10000.0,
                     rope_scaling=dict(type="yarn", rope_type="yarn", factor=40.0,
-                                      original_max_position_embeddings=4096, beta_fast=32,
-                                      beta_slow=1, mscale=0.707, mscale_all_dim=0.707),
+                                      original_max_position_embeddings=4096, beta_fast=32.0,
+                                      beta_slow=1.0, mscale=0.707, mscale_all_dim=0.707),
                     tie_word_embeddings=False, scoring_func="softmax"),
-        types=["f32", "f16", "q8_0", "q4_0"], commit=["f32", "q8_0", "q4_0"]),
+        types=["f32", "f16", "q8_0"], commit=["f16", "q8_0"]),
     # The same without rope scaling: separates MLA/MoE from YaRN when they disagree.
     "deepseek2-lite-norope": dict(
         cls="DeepseekV2ForCausalLM", arch="deepseek2", pre="gpt-2", base="deepseek2-lite",
         config_update=dict(rope_scaling=None),
-        types=["f32", "q8_0"], commit=["f32"]),
+        types=["f32", "f16", "q8_0"], commit=["f16"]),
     # DeepSeek-V2 (full) style: q_lora_rank set, group-limited greedy routing (2 groups, 1 used),
-    # routed_scaling_factor != 1, no rope scaling.
+    # routed_scaling_factor != 1, no rope scaling, 3 layers (first dense).
     "deepseek2-qlora": dict(
-        cls="DeepseekV2ForCausalLM", arch="deepseek2", pre="gpt-2", base="deepseek2-lite",
-        config_update=dict(q_lora_rank=32, topk_method="group_limited_greedy", n_group=2,
-                           topk_group=1, routed_scaling_factor=2.0, rope_scaling=None),
+        cls="DeepseekV2ForCausalLM", arch="deepseek2", pre="gpt-2",
+        config=dict(hidden_size=64, num_attention_heads=4, num_key_value_heads=4,
+                    max_position_embeddings=4096, rms_norm_eps=1e-6,
+                    intermediate_size=128, moe_intermediate_size=32, num_hidden_layers=3,
+                    first_k_dense_replace=1, moe_layer_freq=1, n_routed_experts=8,
+                    num_experts_per_tok=2, n_shared_experts=2, topk_method="group_limited_greedy",
+                    n_group=2, topk_group=1, norm_topk_prob=False, routed_scaling_factor=2.0,
+                    q_lora_rank=32, kv_lora_rank=32, qk_nope_head_dim=32, qk_rope_head_dim=16,
+                    v_head_dim=32, head_dim=16, rope_theta=10000.0, rope_scaling=None,
+                    tie_word_embeddings=False, scoring_func="softmax"),
         types=["f32", "f16", "q8_0", "q4_0"], commit=["f32", "q8_0", "q4_0"]),
     "mamba": dict(
         cls="MambaForCausalLM", arch="mamba", pre="gpt-2",
@@ -323,6 +334,61 @@ def build_model(name: str, tok, out_dir: Path):
     return model, cfg, seed
 
 
+def apply_hf_fixes(model, cfg) -> list[str]:
+    """Corrections applied to the transformers model before it serves as the oracle.
+
+    DeepseekV2 with YaRN: transformers 4.57.6's native DeepseekV2Attention uses
+    scaling = qk_head_dim**-0.5 and omits DeepSeek's softmax-scale factor
+    mscale(factor, mscale_all_dim)**2 (mscale = 0.1 * mscale_all_dim * ln(factor) + 1), which
+    DeepSeek's own modeling_deepseek.py, vLLM and llama.cpp (deepseek2.cpp folds it into
+    kq_scale) apply; transformers fixed it later (huggingface/transformers PR #47435, "Fix yarn
+    `mscale_all_dim` for DeepSeek v2 and Mistral 4"). With the factor applied here, llama.cpp and
+    transformers agree to float32 rounding; without it they differ by ~9% of the logit range.
+    """
+    import math
+
+    fixes = []
+    rs = getattr(cfg, "rope_scaling", None)
+    if cfg.model_type == "deepseek_v2" and rs and rs.get("mscale_all_dim") and rs.get("factor", 1) > 1:
+        mscale = 0.1 * rs["mscale_all_dim"] * math.log(rs["factor"]) + 1.0
+        for layer in model.model.layers:
+            layer.self_attn.scaling *= mscale * mscale
+        fixes.append(f"DeepseekV2Attention.scaling *= mscale**2 = {mscale * mscale:.6f} "
+                     "(YaRN mscale_all_dim; transformers PR #47435)")
+    return fixes
+
+
+def group_rule_disagreements(model, cfg, ids) -> dict | None:
+    """DeepSeek-V2 group-limited routing: transformers picks the top groups by each group's
+    *max* score, llama.cpp (llama-graph.cpp, build_moe_ffn) by the *sum of the top 2* scores
+    (DeepSeek-V3's rule). Count the (token, layer) pairs where the two rules pick different
+    groups on this fixture's sequence, so one knows whether it can tell the rules apart."""
+    import torch
+
+    if cfg.model_type != "deepseek_v2" or not cfg.n_group or cfg.n_group <= 1:
+        return None
+    seen = []
+
+    def hook(mod, args):
+        seen.append(args[0].detach().reshape(-1, args[0].shape[-1]).float())
+
+    hs = [layer.mlp.gate.register_forward_pre_hook(hook) for layer in model.model.layers
+          if hasattr(layer.mlp, "gate")]
+    with torch.no_grad():
+        model(ids)
+    for h in hs:
+        h.remove()
+    differ = total = 0
+    for layer, x in zip([layer for layer in model.model.layers if hasattr(layer.mlp, "gate")], seen):
+        scores = torch.softmax(x @ layer.mlp.gate.weight.float().T, dim=-1)
+        g = scores.view(scores.shape[0], cfg.n_group, -1)
+        by_max = torch.topk(g.max(-1).values, cfg.topk_group, dim=-1).indices.sort(-1).values
+        by_top2 = torch.topk(g.topk(2, dim=-1).values.sum(-1), cfg.topk_group, dim=-1).indices.sort(-1).values
+        differ += int((by_max != by_top2).any(-1).sum())
+        total += scores.shape[0]
+    return dict(token_layer_pairs=total, group_choice_differs=differ)
+
+
 def reference(model, prompt: list[int]) -> dict:
     import torch
 
@@ -486,7 +552,14 @@ def make_one(name: str, work: Path, out_root: Path, keep_all: bool) -> dict:
     tok = train_tokenizer(spec["pre"], mdir)
     model, cfg, seed = build_model(name, tok, mdir)
     prompt = make_prompt(tok, name)
+    unfixed_logits = None
+    fixes = []
+    if cfg.model_type == "deepseek_v2" and getattr(cfg, "rope_scaling", None):
+        with torch.no_grad():
+            unfixed_logits = model(torch.tensor([prompt])).logits[0].float().numpy()
+    fixes = apply_hf_fixes(model, cfg)
     ref = reference(model, prompt)
+    group_rules = group_rule_disagreements(model, cfg, torch.tensor([prompt + ref["greedy"]]))
     texts = ["Roost serves RWKV and MoE models from GGUF files.",
              "  hello world 12345 don't STOP\n\n\tx = f(y)  # 3.14"]
     hf_tok = {t: tok.encode(t, add_special_tokens=False) for t in texts}
@@ -562,6 +635,12 @@ def make_one(name: str, work: Path, out_root: Path, keep_all: bool) -> dict:
         logits=[[fmt(v) for v in row] for row in ref["logits"].tolist()],
         greedy_ids=ref["greedy"], greedy_top2_margins=[fmt(m) for m in ref["margins"]],
         tokenizer_samples={t: hf_tok[t] for t in texts},
+        transformers_fixes=fixes,
+        unfixed_transformers_vs_fixed=(compare(ref["logits"], unfixed_logits) if unfixed_logits is not None
+                                       else None),
+        unfixed_transformers_vs_llama_cpp_f32=(compare(unfixed_logits, np.load(ggufs["f32"].with_suffix(
+            ".logits.npy"))) if unfixed_logits is not None else None),
+        deepseek_group_rules=group_rules,
         files={t: results[t]["file"] for t in committed},
         llama_cpp=results, recommended_tolerances=tolerances,
         gguf_metadata=gguf_metadata(f32), gguf_tensors_f32=f32_tensors)
