@@ -13,7 +13,7 @@ Presets:
   qwen2-0.5b        dense qwen2 at the Qwen2-0.5B shape: 24 layers, C=896, 14 heads (2 KV) of 64,
                     F=4864, vocab 151936, tied embeddings, q/k/v biases
   olmoe-1b-7b       olmoe at the OLMoE-1B-7B shape: 16 layers, C=2048, 16 heads, 64 experts top-8,
-                    expert F=1024, vocab 50304 (F16 13 GB, Q8_0 7 GB, Q4_0 3.9 GB)
+                    expert F=1024, vocab 50304 (Q8_0 7.4 GB; F16 about 14 GB, Q4_0 about 4 GB)
   qwen3moe-30b-a3b  qwen3moe at the Qwen3-30B-A3B shape with 8 of its 48 layers: C=2048, 32 heads
                     (4 KV) of 128, 128 experts top-8, expert F=768, vocab 151936
   qwen2moe-a2.7b    qwen2moe at the Qwen1.5-MoE-A2.7B shape with 8 of its 24 layers: C=2048,
@@ -25,8 +25,10 @@ shapes as convert_hf_to_gguf.py does for those architectures (checked against th
 fixtures in Tests/Fixtures/transformers/): 1-D tensors and the routers (ffn_gate_inp,
 ffn_gate_inp_shexp) F32, every matrix in --type (F16, Q8_0, Q4_0 with gguf-py). --type q4_K
 writes a Q8_0 file first and requantizes it with llama.cpp's own quantizer
-(llama_cpp.llama_model_quantize, LLAMA_FTYPE_MOSTLY_Q4_K_S, from .venv-bench; rows that are not
-a multiple of 256 get llama.cpp's fallback type). The tokenizer is a GPT-2-style byte-level
+(llama_cpp.llama_model_quantize, LLAMA_FTYPE_MOSTLY_Q4_K_S, from .venv-bench; random weights,
+so requantizing from Q8_0 loses nothing that matters; rows that are not a multiple of 256, e.g.
+all of qwen2-0.5b's 896-wide matrices, get llama.cpp's fallback type). --check loads the result
+with llama.cpp and greedy-decodes 4 tokens. The tokenizer is a GPT-2-style byte-level
 vocabulary: the 256 byte symbols, filler tokens up to the vocabulary size, `<|endoftext|>` last
 (EOS, control) and ten merges (llama.cpp requires a merge list); text becomes mostly byte tokens.
 
