@@ -196,9 +196,10 @@ def converter_dir() -> Path:
     sys.path.insert(0, str(TOOLS))
     import chat_template_sources as cts  # noqa: E402  (download + sha256 check live there)
 
-    dest = cts.CACHE / f"llama-cpp-convert-{cts.VERSION}-2"
+    dest = cts.CACHE / f"llama-cpp-convert-{cts.VERSION}"
     stamp = dest / ".complete"
-    if stamp.exists():
+    stamp_text = f"{cts.SDIST_NAME} {cts.SDIST_SHA256} {' '.join(CONVERTER_FILES)}\n"
+    if stamp.exists() and stamp.read_text() == stamp_text:
         return dest
     sdist = cts.sdist_path()
     prefix = f"llama_cpp_python-{cts.VERSION}/vendor/llama.cpp/"
@@ -213,7 +214,7 @@ def converter_dir() -> Path:
             target = dest / rel
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(tar.extractfile(m).read())
-    stamp.write_text(f"{cts.SDIST_NAME} {cts.SDIST_SHA256}\n")
+    stamp.write_text(stamp_text)
     return dest
 
 
