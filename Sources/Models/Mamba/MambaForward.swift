@@ -16,6 +16,9 @@ public final class MambaWorkspace {
     let buffer: AlignedBuffer
     let vocabulary: Int
     let x, xn, xz, xc, xdbl, dt, y, out: FloatPtr
+    /// Per column, the conv and SSM state of the layer being computed (filled per layer:
+    /// one entry for a chunk, one per sequence for a batch).
+    let convStates, ssmStates: UnsafeMutablePointer<FloatPtr>
     /// The logits of the last `forward` (see `LogitsMode`).
     public let logits: UnsafeMutablePointer<Float>
 
@@ -49,6 +52,15 @@ public final class MambaWorkspace {
         }
         (x, xn, xz, xc, xdbl, dt, y, out, logits) = (ptrs[0], ptrs[1], ptrs[2], ptrs[3], ptrs[4], ptrs[5], ptrs[6],
                                                      ptrs[7], ptrs[8])
+        convStates = .allocate(capacity: t)
+        convStates.initialize(repeating: base, count: t)
+        ssmStates = .allocate(capacity: t)
+        ssmStates.initialize(repeating: base, count: t)
+    }
+
+    deinit {
+        convStates.deallocate()
+        ssmStates.deallocate()
     }
 
     /// Logits row `row` of the last call (0 for `.last`).
@@ -168,65 +180,46 @@ extension MambaModel {
     /// calling thread.
     static let parallelWork = 8192
 
-    /// Runs `body` over the channel ranges of d_inner, on the pool when the work is large
-    /// enough.
+    /// Runs the conv (`job.scan == false`) or the scan of one layer over all channels: on
+    /// the pool in ranges of whole granules when the work is large enough, else on the
+    /// calling thread. A C job on a context struct, no closure: nothing is allocated.
     @inline(__always)
-    private func eachChannelRange(_ T: Int, _ ws: MambaWorkspace, _ body: (Range<Int>) -> Void) {
+    private func channels(_ job: inout ChannelJob, _ ws: MambaWorkspace) {
         let di = config.inner
-        if ws.pool.threads <= 1 || T * di * config.stateSize < MambaModel.parallelWork || di <= MambaModel.channelGranule {
-            body(0..<di)
-        } else {
-            ws.pool.parallelFor(count: di, granule: MambaModel.channelGranule) { range, _ in body(range) }
+        let single = ws.pool.threads <= 1 || job.columns * di * config.stateSize < MambaModel.parallelWork
+        withUnsafeMutablePointer(to: &job) { p in
+            let raw = UnsafeMutableRawPointer(p)
+            if single {
+                runChannelJob(raw, 0, di, 0)
+            } else {
+                ws.pool.run(count: di, granule: MambaModel.channelGranule, context: raw) { ctx, b, e, t in
+                    runChannelJob(ctx, b, e, t)
+                }
+            }
         }
     }
 
     func forwardColumns(_ tokens: UnsafeBufferPointer<Int32>, _ cols: MambaColumns, ws: MambaWorkspace,
                         logits mode: LogitsMode) {
         let T = tokens.count
-        let c = config.embedding, di = config.inner, n = config.stateSize, r = config.timeStepRank
-        let k = config.convKernel, xw = config.xProjOutputs
+        let c = config.embedding, di = config.inner, xw = config.xProjOutputs
         guard let dq = kernels.dequantize(embedding.type) else { return } // checked at load
         for t in 0..<T { dq(embedding.base + Int(tokens[t]) * embedding.rowBytes, ws.x + t * c, Int64(c)) }
-        let convFn = conv, scanFn = scan
         for (i, layer) in layers.enumerated() {
             for t in 0..<T { rmsNorm(ws.x + t * c, layer.norm, ws.xn + t * c) }
             // xz: [T][2 d_inner] = in_proj xn
             mm(layer.inProj, ws.xn, xStride: c, ws.xz, T, ws)
             // xc: [T][d_inner] = silu(conv1d(x part of xz)) over the conv state
-            eachChannelRange(T, ws) { range in
-                let c0 = range.lowerBound, m = Int64(range.count)
-                switch cols {
-                case let .chunk(state):
-                    convFn(Int64(T), m, Int64(k), Int64(di), ws.xz + c0, Int64(2 * di), layer.convWeight + c0,
-                           layer.convBias + c0, state.conv(i) + c0, ws.xc + c0, Int64(di))
-                case let .batch(states):
-                    for t in 0..<T {
-                        convFn(1, m, Int64(k), Int64(di), ws.xz + t * 2 * di + c0, Int64(2 * di), layer.convWeight + c0,
-                               layer.convBias + c0, states[t].conv(i) + c0, ws.xc + t * di + c0, Int64(di))
-                    }
-                }
-            }
+            fillStates(cols, layer: i, T: T, ws: ws)
+            var job = ChannelJob(layer: layer, config: config, ws: ws, columns: T, batch: cols.isBatch,
+                                 conv: conv, scan: scan, doScan: false)
+            channels(&job, ws)
             // xdbl: [T][R + 2N] = x_proj xc; dt: [T][d_inner] = dt_proj xdbl[:, :R] (bias in the scan)
             mm(layer.xProj, ws.xc, xStride: di, ws.xdbl, T, ws)
             mm(layer.dtProj, ws.xdbl, xStride: xw, ws.dt, T, ws)
             // y: [T][d_inner] = scan(xc, dt, A, B, C, D) * silu(z)
-            eachChannelRange(T, ws) { range in
-                let c0 = range.lowerBound, m = Int64(range.count)
-                switch cols {
-                case let .chunk(state):
-                    scanFn(Int64(T), m, Int64(n), ws.xc + c0, Int64(di), ws.dt + c0, Int64(di), layer.dtBias + c0,
-                           layer.a + c0 * n, ws.xdbl + r, ws.xdbl + r + n, Int64(xw), layer.d + c0,
-                           ws.xz + di + c0, Int64(2 * di), state.ssm(i) + c0 * n, ws.y + c0, Int64(di))
-                case let .batch(states):
-                    for t in 0..<T {
-                        let row = ws.xdbl + t * xw
-                        scanFn(1, m, Int64(n), ws.xc + t * di + c0, Int64(di), ws.dt + t * di + c0, Int64(di),
-                               layer.dtBias + c0, layer.a + c0 * n, row + r, row + r + n, Int64(xw), layer.d + c0,
-                               ws.xz + t * 2 * di + di + c0, Int64(2 * di), states[t].ssm(i) + c0 * n,
-                               ws.y + t * di + c0, Int64(di))
-                    }
-                }
-            }
+            job.doScan = true
+            channels(&job, ws)
             // out: [T][d_model] = out_proj y; residual
             mm(layer.outProj, ws.y, xStride: di, ws.out, T, ws)
             for j in 0..<(T * c) { ws.x[j] += ws.out[j] }
@@ -244,6 +237,88 @@ extension MambaModel {
         case .all:
             for t in 0..<T { rmsNorm(ws.x + t * c, outputNorm, ws.xn + t * c) }
             mm(head, ws.xn, xStride: c, ws.logits, T, ws)
+        }
+    }
+}
+
+extension MambaColumns {
+    var isBatch: Bool {
+        switch self {
+        case .chunk: false
+        case .batch: true
+        }
+    }
+}
+
+extension MambaModel {
+    /// ws.convStates / ws.ssmStates: layer i's states, one per column of a batch, one for a chunk.
+    @inline(__always)
+    fileprivate func fillStates(_ cols: MambaColumns, layer i: Int, T: Int, ws: MambaWorkspace) {
+        switch cols {
+        case let .chunk(state):
+            ws.convStates[0] = state.conv(i)
+            ws.ssmStates[0] = state.ssm(i)
+        case let .batch(states):
+            for t in 0..<T {
+                ws.convStates[t] = states[t].conv(i)
+                ws.ssmStates[t] = states[t].ssm(i)
+            }
+        }
+    }
+}
+
+/// Everything the conv and scan of one layer read and write, without references (the
+/// workers only dereference pointers). Shapes as in `MambaWorkspace`.
+struct ChannelJob {
+    let conv: roost_ssm_conv_fn
+    let scan: roost_ssm_scan_fn
+    var doScan: Bool
+    /// Columns T; `batch`: column t is one token of its own state (convStates[t],
+    /// ssmStates[t]), else T consecutive tokens of the state at index 0.
+    let columns: Int
+    let batch: Bool
+    let k, di, n, r, xw: Int
+    let xz, xc, xdbl, dt, y: FloatPtr
+    let convWeight, convBias, dtBias, a, d: FloatPtr
+    let convStates, ssmStates: UnsafeMutablePointer<FloatPtr>
+
+    init(layer: MambaLayer, config: MambaConfig, ws: MambaWorkspace, columns: Int, batch: Bool,
+         conv: roost_ssm_conv_fn, scan: roost_ssm_scan_fn, doScan: Bool) {
+        self.conv = conv
+        self.scan = scan
+        self.doScan = doScan
+        self.columns = columns
+        self.batch = batch
+        k = config.convKernel
+        di = config.inner
+        n = config.stateSize
+        r = config.timeStepRank
+        xw = config.xProjOutputs
+        (xz, xc, xdbl, dt, y) = (ws.xz, ws.xc, ws.xdbl, ws.dt, ws.y)
+        (convWeight, convBias, dtBias, a, d) = (layer.convWeight, layer.convBias, layer.dtBias, layer.a, layer.d)
+        convStates = ws.convStates
+        ssmStates = ws.ssmStates
+    }
+}
+
+/// The conv or the scan of channels b..<e (a `WorkerPool` job; `ctx` points to a ChannelJob).
+/// conv: xc[t] = silu(conv1d(x part of xz[t])) over the conv state;
+/// scan: y[t] = scan(xc[t], dt[t], A, B, C, D) * silu(z[t]) over the SSM state.
+private func runChannelJob(_ ctx: UnsafeMutableRawPointer?, _ b: Int, _ e: Int, _ thread: Int) {
+    guard let j = ctx?.assumingMemoryBound(to: ChannelJob.self).pointee else { return }
+    let m = Int64(e - b), di = j.di, n = j.n, r = j.r, xw = j.xw
+    // A chunk is one call over its T tokens; a batch one single-token call per sequence.
+    let calls = j.batch ? j.columns : 1
+    let tokens = Int64(j.batch ? 1 : j.columns)
+    for t in 0..<calls {
+        if j.doScan {
+            let row = j.xdbl + t * xw
+            j.scan(tokens, m, Int64(n), j.xc + t * di + b, Int64(di), j.dt + t * di + b, Int64(di), j.dtBias + b,
+                   j.a + b * n, row + r, row + r + n, Int64(xw), j.d + b, j.xz + t * 2 * di + di + b, Int64(2 * di),
+                   j.ssmStates[t] + b * n, j.y + t * di + b, Int64(di))
+        } else {
+            j.conv(tokens, m, Int64(j.k), Int64(di), j.xz + t * 2 * di + b, Int64(2 * di), j.convWeight + b,
+                   j.convBias + b, j.convStates[t] + b, j.xc + t * di + b, Int64(di))
         }
     }
 }
