@@ -112,7 +112,8 @@ test: deps venv test-c test-swift test-python test-run
 
 # C kernel tests: every SIMD path against its _ref, natively (all x86 paths this CPU has)
 # and cross-compiled for AArch64 under qemu, with and without the dotprod extension.
-CK_SRC := $(wildcard Sources/CKernels/*.c) $(wildcard Tests/CKernelsC/*.c)
+CK_SRC := $(wildcard Sources/CKernels/*.c) $(filter-out Tests/CKernelsC/test_ssm.c,$(wildcard Tests/CKernelsC/*.c))
+CK_SSM_SRC := $(wildcard Sources/CKernels/*.c) Tests/CKernelsC/test_ssm.c
 CK_HDR := $(wildcard Sources/CKernels/*.h Sources/CKernels/include/*.h Tests/CKernelsC/*.h)
 CK_FLAGS := -std=c11 -O2 -Wall -Wextra -Wno-unused-parameter -Werror -ISources/CKernels/include -ISources/CKernels -ITests/CKernelsC
 
@@ -122,10 +123,20 @@ $(CBUILD)/ckernels-test: $(CK_SRC) $(CK_HDR) | deps
 $(CBUILD)/ckernels-test-aarch64: $(CK_SRC) $(CK_HDR) | deps
 	aarch64-linux-gnu-gcc $(CK_FLAGS) -static $(CK_SRC) -lm -lpthread -o $@
 
-test-c: $(CBUILD)/ckernels-test $(CBUILD)/ckernels-test-aarch64
+# The Mamba kernels' tests are their own binary (Tests/CKernelsC/test_ssm.c has its main).
+$(CBUILD)/ckernels-ssm-test: $(CK_SSM_SRC) $(CK_HDR) | deps
+	gcc $(CK_FLAGS) $(CK_SSM_SRC) -lm -lpthread -o $@
+
+$(CBUILD)/ckernels-ssm-test-aarch64: $(CK_SSM_SRC) $(CK_HDR) | deps
+	aarch64-linux-gnu-gcc $(CK_FLAGS) -static $(CK_SSM_SRC) -lm -lpthread -o $@
+
+test-c: $(CBUILD)/ckernels-test $(CBUILD)/ckernels-test-aarch64 $(CBUILD)/ckernels-ssm-test $(CBUILD)/ckernels-ssm-test-aarch64
 	$(CBUILD)/ckernels-test
 	QEMU_CPU=max qemu-aarch64 $(CBUILD)/ckernels-test-aarch64
 	QEMU_CPU=cortex-a57 qemu-aarch64 $(CBUILD)/ckernels-test-aarch64
+	$(CBUILD)/ckernels-ssm-test
+	QEMU_CPU=max qemu-aarch64 $(CBUILD)/ckernels-ssm-test-aarch64
+	QEMU_CPU=cortex-a57 qemu-aarch64 $(CBUILD)/ckernels-ssm-test-aarch64
 
 test-swift: deps venv
 	$(SWIFT) build --build-tests -j $(JOBS)

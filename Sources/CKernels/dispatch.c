@@ -103,6 +103,8 @@ static void init_tables(void) {
     fill_from_ref(&tables[ROOST_PATH_NEON]);
     available[ROOST_PATH_NEON] = 1;
 #endif
+    // Mamba: ssm_conv and ssm_scan of every available path.
+    roost_register_ssm(tables, available);
 }
 
 static void ensure_init(void) { pthread_once(&once, init_tables); }

@@ -88,3 +88,7 @@ extern roost_cpu_features roost_cpu;
 void roost_gemm_by_gemv(roost_gemv_fn gemv, int64_t n, int64_t nrows, const void *w,
                         size_t row_bytes, int64_t ncols, const void *a, size_t a_stride,
                         float *y, int64_t y_stride);
+
+// Mamba kernels (ssm files): fills ssm_conv and ssm_scan of every available path's table,
+// a path without its own taking the next slower one's.
+void roost_register_ssm(roost_kernels *tables, const int *available);

@@ -6,11 +6,14 @@ public enum Architecture: String, CaseIterable, Sendable {
     case rwkv5
     case rwkv6
     case rwkv7
+    /// Mamba-1 (selective state space model, llama.cpp's `mamba`).
+    case mamba
 
     /// True for the RWKV family (constant-size recurrent state).
     public var isRWKV: Bool {
         switch self {
         case .rwkv5, .rwkv6, .rwkv7: true
+        case .mamba: false
         }
     }
 }

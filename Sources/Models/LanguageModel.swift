@@ -98,5 +98,7 @@ public func loadLanguageModel(file: GGUFFile, kernels: Kernels) throws(ModelErro
     switch arch {
     case .rwkv5, .rwkv6, .rwkv7:
         return try RWKVModel(file: file, kernels: kernels)
+    case .mamba:
+        return try MambaModel(file: file, kernels: kernels)
     }
 }

@@ -75,6 +75,43 @@ typedef void (*roost_gemm_fn)(int64_t n, int64_t nrows, const void *w, size_t ro
                               int64_t ncols, const void *a, size_t a_stride, float *y,
                               int64_t y_stride);
 
+// Mamba-1 (selective state space) kernels, over T tokens of one sequence for the n
+// channels of one call (a caller splits the d_inner channels over threads by offsetting
+// every per-channel pointer; rows keep their full strides). Tokens are processed in
+// order; T tokens in one call are bitwise T single-token calls, and a channel's result
+// does not depend on which other channels share the call.
+//
+// Causal depthwise conv1d step with SiLU, kernel width K (1 <= K <= 8):
+//   x:     token t's inputs at x + t * x_stride (n floats)
+//   w:     [K][ld] taps, tap k of channel c at w[k * ld + c]; tap K - 1 meets the current
+//          token (llama.cpp's ssm_conv1d, [d_inner][K], transposed)
+//   b:     [n] bias
+//   state: [K - 1][ld] the channel's previous K - 1 inputs, oldest first, updated in place
+//   y:     token t's outputs at y + t * y_stride:
+//          y[c] = silu(b[c] + sum_k<K-1 w[k][c] * state[k][c] + w[K-1][c] * x[c])
+typedef void (*roost_ssm_conv_fn)(int64_t T, int64_t n, int64_t K, int64_t ld, const float *x,
+                                  int64_t x_stride, const float *w, const float *b, float *state,
+                                  float *y, int64_t y_stride);
+
+// Selective scan step with the D skip and the SiLU(z) gate, state size N:
+//   x:       token t's conv outputs at x + t * x_stride (n floats)
+//   dt:      token t's time steps before bias and softplus at dt + t * dt_stride
+//   dt_bias: [n]; A: [n][N] (-exp(A_log), as llama.cpp stores ssm_a); D: [n]
+//   B, C:    token t's N floats at B + t * bc_stride, C + t * bc_stride (shared by all
+//            channels)
+//   z:       token t's gate at z + t * z_stride
+//   state:   [n][N], updated in place
+//   y:       token t's outputs at y + t * y_stride
+// per channel c and token t:
+//   d = softplus(dt[c] + dt_bias[c]) (d = v above 20)
+//   state[c][i] = state[c][i] * exp(d * A[c][i]) + d * x[c] * B[i]
+//   y[c] = (sum_i state[c][i] * C[i] + D[c] * x[c]) * silu(z[c])
+typedef void (*roost_ssm_scan_fn)(int64_t T, int64_t n, int64_t N, const float *x, int64_t x_stride,
+                                  const float *dt, int64_t dt_stride, const float *dt_bias,
+                                  const float *A, const float *B, const float *C, int64_t bc_stride,
+                                  const float *D, const float *z, int64_t z_stride, float *state,
+                                  float *y, int64_t y_stride);
+
 // RWKV recurrences (the "WKV" state update), over T tokens for H heads of N channels,
 // C = H * N. Per-token inputs are rows of C floats, token t at ptr + t * C; `state` holds
 // H matrices of N x N floats (head h at state + h * N * N, row-major), updated in place;
@@ -110,6 +147,8 @@ typedef struct roost_kernels {
     roost_dequantize_fn dequantize[ROOST_TYPE_COUNT]; // every weight type and activation format
     roost_gemv_fn gemv[ROOST_TYPE_COUNT];             // indexed by the weight type
     roost_gemm_fn gemm[ROOST_TYPE_COUNT];             // indexed by the weight type
+    roost_ssm_conv_fn ssm_conv;                       // Mamba: conv1d step + SiLU
+    roost_ssm_scan_fn ssm_scan;                       // Mamba: selective scan step
     roost_wkv6_fn wkv6;                               // RWKV-5 and RWKV-6
     roost_wkv7_fn wkv7;                               // RWKV-7
 } roost_kernels;
