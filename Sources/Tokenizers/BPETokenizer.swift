@@ -293,9 +293,13 @@ enum VocabularyCheck {
     }
 
     /// llama.cpp's fallback for a missing `tokenizer.ggml.eot_token_id`: a token spelled like one.
+    /// Of several, the first of this list wins (llama.cpp takes whichever its hash map yields first).
     static func findEOT(_ tokens: [String]) -> Int32? {
-        let names: Set<String> = ["<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>", "<|endoftext|>", "<EOT>"]
-        return tokens.firstIndex { names.contains($0) }.map { Int32($0) }
+        let names = ["<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>", "<EOT>", "<|endoftext|>"]
+        var found: [String: Int] = [:]
+        for (i, t) in tokens.enumerated() where found[t] == nil && names.contains(t) { found[t] = i }
+        for n in names { if let i = found[n] { return Int32(i) } }
+        return nil
     }
 
     static func id(_ id: Int32?, key: String, count: Int) throws(TokenizerError) {
