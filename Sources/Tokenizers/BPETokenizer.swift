@@ -174,7 +174,7 @@ public struct BPETokenizer: Tokenizer {
         var prev: [Int32] = []
         var next: [Int32] = []
         var heap = MinHeap<Candidate>()
-        var cache: [[UInt8]: [Int32]] = [:]
+        var cache = WordCache()
     }
 
     struct Candidate: Comparable {
@@ -218,15 +218,8 @@ public struct BPETokenizer: Tokenizer {
                 return nil
             }
         }
-        let cacheable = n <= 48
-        var key: [UInt8] = []
-        if cacheable {
-            key = Array(b[lo ..< hi])
-            if let hit = s.cache[key] {
-                out += hit
-                return nil
-            }
-        }
+        let hash = WordCache.hash(b, lo, hi)
+        if s.cache.lookup(b, lo, hi, hash: hash, into: &out) { return nil }
         s.ids.removeAll(keepingCapacity: true)
         s.prev.removeAll(keepingCapacity: true)
         s.next.removeAll(keepingCapacity: true)
@@ -258,10 +251,7 @@ public struct BPETokenizer: Tokenizer {
             out.append(s.ids[i])
             i = Int(s.next[i])
         }
-        if cacheable {
-            if s.cache.count >= 1 << 16 { s.cache.removeAll(keepingCapacity: true) }
-            s.cache[key] = Array(out[start...])
-        }
+        s.cache.insert(b, lo, hi, hash: hash, ids: out[start...])
         return nil
     }
 

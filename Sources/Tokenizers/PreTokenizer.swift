@@ -208,13 +208,11 @@ struct PreTokenizer: Sendable {
             return cps[i] == 0x0D || cps[i] == 0x0A ? i + 1 : -1
 
         case .deepseekLetters, .deepseekPunctuation:
-            let set = stage.isLetters ? DeepSeekSets.letters : DeepSeekSets.punctuation
+            let bit = stage.isLetters ? CharClass.deepseekLetter : CharClass.deepseekPunctuation
             var j = i
-            if c & WS != 0, i + 1 < hi, DeepSeekSets.contains(set, cps[i + 1]) { j = i + 1 }
-            guard DeepSeekSets.contains(set, cps[j]) else { return -1 }
-            j += 1
-            while j < hi, DeepSeekSets.contains(set, cps[j]) { j += 1 }
-            return j
+            if c & WS != 0, i + 1 < hi, cls[i + 1] & bit != 0 { j = i + 1 }
+            guard cls[j] & bit != 0 else { return -1 }
+            return run(cls, j + 1, hi, bit)
 
         case .trailingSpace:
             guard c & WS != 0 else { return -1 }
@@ -222,7 +220,7 @@ struct PreTokenizer: Sendable {
 
         case .deepseekCJK:
             var j = i
-            while j < hi, DeepSeekSets.contains(DeepSeekSets.cjk, cps[j]) { j += 1 }
+            while j < hi, DeepSeekSets.isCJK(cps[j]) { j += 1 }
             return j > i ? j : -1
 
         case .numberRun:
@@ -284,7 +282,9 @@ enum DeepSeekSets {
     static let punctuation: [ClosedRange<UInt32>] = [
         0x21 ... 0x2F, 0x3A ... 0x7E, 0x2018 ... 0x201F, 0x3000 ... 0x3002, 0xFF01 ... 0xFF0F, 0xFF1A ... 0xFF5E,
     ]
-    static let cjk: [ClosedRange<UInt32>] = [0x800 ... 0x4E00, 0x4E00 ... 0x9FA5, 0xAC00 ... 0xD7FF]
+    /// `[一-龥ࠀ-一가-퟿]`: U+0800...U+4E00, U+4E00...U+9FA5, U+AC00...U+D7FF.
+    @inline(__always)
+    static func isCJK(_ c: UInt32) -> Bool { (c >= 0x800 && c <= 0x9FA5) || (c >= 0xAC00 && c <= 0xD7FF) }
 
     /// Binary search over sorted ranges (ranges may touch).
     @inline(__always)

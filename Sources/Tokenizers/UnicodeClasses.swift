@@ -8,6 +8,8 @@ enum CharClass {
     static let punctuation: UInt8 = 8   // \p{P}
     static let symbol: UInt8 = 16       // \p{S}
     static let mark: UInt8 = 32         // \p{M}
+    static let deepseekLetter: UInt8 = 64       // DeepSeek LLM's letter set (see DeepSeekSets)
+    static let deepseekPunctuation: UInt8 = 128 // DeepSeek LLM's punctuation set
 
     /// Classes of the code points of planes 0 and 1, built on first use.
     static let table: [UInt8] = {
@@ -28,6 +30,8 @@ enum CharClass {
         guard let s = Unicode.Scalar(cp) else { return symbol }
         let p = s.properties
         var f: UInt8 = p.isWhitespace ? whitespace : 0
+        if DeepSeekSets.contains(DeepSeekSets.letters, cp) { f |= deepseekLetter }
+        if DeepSeekSets.contains(DeepSeekSets.punctuation, cp) { f |= deepseekPunctuation }
         switch p.generalCategory {
         case .uppercaseLetter, .lowercaseLetter, .titlecaseLetter, .modifierLetter, .otherLetter:
             f |= letter

@@ -219,3 +219,76 @@ struct MinHeap<Element: Comparable> {
         return top
     }
 }
+
+/// The ids of recently merged words, for one `encode` call: an open-addressing table keyed by
+/// the word's bytes (FNV-1a), with the bytes and ids in flat pools, so a hit allocates nothing.
+/// Emptied when half full.
+struct WordCache {
+    private var slots: [Int32]
+    private var hashes: [UInt64] = []
+    private var byteStart: [Int32] = []
+    private var idStart: [Int32] = []
+    private var bytes: [UInt8] = []
+    private var ids: [Int32] = []
+    private let mask: Int
+
+    init(capacity: Int = 1 << 14) {
+        slots = [Int32](repeating: -1, count: capacity)
+        mask = capacity - 1
+    }
+
+    @inline(__always)
+    static func hash(_ b: UnsafeBufferPointer<UInt8>, _ lo: Int, _ hi: Int) -> UInt64 {
+        var h: UInt64 = 0xCBF2_9CE4_8422_2325
+        for i in lo ..< hi { h = (h ^ UInt64(b[i])) &* 0x0000_0100_0000_01B3 }
+        return h
+    }
+
+    /// Appends the cached ids of `b[lo..<hi]` to `out`; false when not cached.
+    func lookup(_ b: UnsafeBufferPointer<UInt8>, _ lo: Int, _ hi: Int, hash: UInt64, into out: inout [Int32]) -> Bool {
+        var s = Int(truncatingIfNeeded: hash) & mask
+        while true {
+            let e = Int(slots[s])
+            if e < 0 { return false }
+            if hashes[e] == hash {
+                let a = Int(byteStart[e]), z = Int(byteStart[e + 1])
+                if z - a == hi - lo {
+                    var same = true
+                    var k = 0
+                    while k < z - a {
+                        if bytes[a + k] != b[lo + k] { same = false; break }
+                        k += 1
+                    }
+                    if same {
+                        out.append(contentsOf: ids[Int(idStart[e]) ..< Int(idStart[e + 1])])
+                        return true
+                    }
+                }
+            }
+            s = (s + 1) & mask
+        }
+    }
+
+    mutating func insert(_ b: UnsafeBufferPointer<UInt8>, _ lo: Int, _ hi: Int, hash: UInt64, ids new: ArraySlice<Int32>) {
+        if hashes.count * 2 >= slots.count {
+            for i in slots.indices { slots[i] = -1 }
+            hashes.removeAll(keepingCapacity: true)
+            byteStart.removeAll(keepingCapacity: true)
+            idStart.removeAll(keepingCapacity: true)
+            bytes.removeAll(keepingCapacity: true)
+            ids.removeAll(keepingCapacity: true)
+        }
+        if byteStart.isEmpty {
+            byteStart.append(0)
+            idStart.append(0)
+        }
+        var s = Int(truncatingIfNeeded: hash) & mask
+        while slots[s] >= 0 { s = (s + 1) & mask }
+        slots[s] = Int32(hashes.count)
+        hashes.append(hash)
+        bytes.append(contentsOf: UnsafeBufferPointer(rebasing: b[lo ..< hi]))
+        ids.append(contentsOf: new)
+        byteStart.append(Int32(bytes.count))
+        idStart.append(Int32(ids.count))
+    }
+}

@@ -236,3 +236,23 @@ struct BPETokenizerTests {
         #expect(ByteLevel.string(for: 0x0A) == "Ċ")
     }
 }
+
+/// SentencePiece merges one "▁"-started word at a time when no piece spans a word start; a
+/// vocabulary with such a piece takes the whole-text path, with the same result elsewhere.
+struct SentencePieceWordSplitTests {
+    @Test func wholeTextPathAgreesWithWordPath() throws {
+        var m = try BPETokenizerTests.metadata("spm-bytefallback")
+        let split = try #require(try makeTokenizer(m) as? SentencePieceTokenizer)
+        let splits = split.splitsAtSpaces
+        #expect(splits)
+        m.tokens.append("q\u{2581}z")
+        m.scores?.append(-1e9)
+        m.tokenTypes?.append(GGMLTokenType.normal.rawValue)
+        let whole = try #require(try makeTokenizer(m) as? SentencePieceTokenizer)
+        let wholeSplits = whole.splitsAtSpaces
+        #expect(!wholeSplits)
+        for text in ["Hello world, this is a test.", "  two  spaces\n\nand lines", "数字 123 ünïcödé 😀", "", " "] {
+            #expect(try whole.encode(text) == (try split.encode(text)), "\(text.debugDescription)")
+        }
+    }
+}
