@@ -144,6 +144,7 @@ public struct BPETokenizer: Tokenizer {
     }
 
     public func encode(bytes: [UInt8], options: EncodeOptions) throws(TokenizerError) -> [Int32] {
+        guard bytes.count < Int(Int32.max) else { throw .inputTooLong(bytes: bytes.count) }
         var out: [Int32] = []
         out.reserveCapacity(bytes.count / 3 + 4)
         if options.addSpecial, addsBOS, let bos = bosTokenID { out.append(bos) }

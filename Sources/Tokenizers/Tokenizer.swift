@@ -79,6 +79,8 @@ public enum TokenizerError: Error, Equatable, Sendable, CustomStringConvertible 
     case invalidVocabulary(String)
     /// A `tokenizer.ggml.*` metadata value is missing, of the wrong type or unusable.
     case invalidMetadata(key: String, expected: String, found: String)
+    /// An input of 2^31 bytes or more (offsets are 32-bit).
+    case inputTooLong(bytes: Int)
 
     public var description: String {
         switch self {
@@ -93,6 +95,8 @@ public enum TokenizerError: Error, Equatable, Sendable, CustomStringConvertible 
             return "invalid vocabulary: \(why)"
         case let .invalidMetadata(key, expected, found):
             return "metadata \(key): expected \(expected), found \(found)"
+        case let .inputTooLong(bytes):
+            return "input of \(bytes) bytes is too long to tokenize (expected fewer than 2^31)"
         }
     }
 }

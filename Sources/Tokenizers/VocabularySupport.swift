@@ -270,6 +270,7 @@ struct WordCache {
     }
 
     mutating func insert(_ b: UnsafeBufferPointer<UInt8>, _ lo: Int, _ hi: Int, hash: UInt64, ids new: ArraySlice<Int32>) {
+        if hi - lo > 256 { return }  // long words rarely repeat
         if hashes.count * 2 >= slots.count {
             for i in slots.indices { slots[i] = -1 }
             hashes.removeAll(keepingCapacity: true)
