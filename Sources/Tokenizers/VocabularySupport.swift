@@ -224,7 +224,8 @@ struct MinHeap<Element: Comparable> {
 /// the word's bytes (FNV-1a), with the bytes and ids in flat pools, so a hit allocates nothing.
 /// Emptied when half full.
 struct WordCache {
-    private var slots: [Int32]
+    /// Allocated on the first insert, so short encodes that never repeat a word pay nothing.
+    private var slots: [Int32] = []
     private var hashes: [UInt64] = []
     private var byteStart: [Int32] = []
     private var idStart: [Int32] = []
@@ -233,7 +234,6 @@ struct WordCache {
     private let mask: Int
 
     init(capacity: Int = 1 << 14) {
-        slots = [Int32](repeating: -1, count: capacity)
         mask = capacity - 1
     }
 
@@ -246,6 +246,7 @@ struct WordCache {
 
     /// Appends the cached ids of `b[lo..<hi]` to `out`; false when not cached.
     func lookup(_ b: UnsafeBufferPointer<UInt8>, _ lo: Int, _ hi: Int, hash: UInt64, into out: inout [Int32]) -> Bool {
+        if slots.isEmpty { return false }
         var s = Int(truncatingIfNeeded: hash) & mask
         while true {
             let e = Int(slots[s])
@@ -271,6 +272,7 @@ struct WordCache {
 
     mutating func insert(_ b: UnsafeBufferPointer<UInt8>, _ lo: Int, _ hi: Int, hash: UInt64, ids new: ArraySlice<Int32>) {
         if hi - lo > 256 { return }  // long words rarely repeat
+        if slots.isEmpty { slots = [Int32](repeating: -1, count: mask + 1) }
         if hashes.count * 2 >= slots.count {
             for i in slots.indices { slots[i] = -1 }
             hashes.removeAll(keepingCapacity: true)
