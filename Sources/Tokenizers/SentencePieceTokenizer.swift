@@ -8,6 +8,8 @@
 /// character without a piece becomes its bytes' `<0xXX>` tokens (byte fallback) or, in a
 /// vocabulary without them, the unknown token (one for a run of such characters, as
 /// sentencepiece does). No normalization besides the spaces (llama's models use "identity").
+/// Without byte tokens and without an unknown token, such a character throws
+/// `byteNotInVocabulary`, whose offset then counts in the escaped text ("▁" for each space).
 public struct SentencePieceTokenizer: Tokenizer {
     public let vocabularySize: Int
     public let bosTokenID: Int32?
