@@ -177,6 +177,21 @@ import Testing
         let n = try Self.compare(name, tok, v, suffix: ".plain", options: .plain)
         print("\(name): \(n) ids identical to sentencepiece over \(bytes) bytes (\(v.docs.count) documents)")
         guard name == "spm-bytefallback" else { return }
+        // Streaming, one id at a time, keeps each text's prefix space and never splits a character.
+        var decoder = StreamingDecoder(tokenizer: AnyTokenizer(tok))
+        var streamed: [UInt8] = [], expected: [UInt8] = []
+        var maxHeld = 0
+        for doc in v.docs {
+            for id in try tok.encode(bytes: doc) {
+                streamed += try decoder.feed(id).utf8
+                maxHeld = max(maxHeld, decoder.heldByteCount)
+            }
+            if doc.isEmpty { continue }  // no text, no prefix space
+            expected += Array((" " + String(decoding: doc, as: UTF8.self)).replacingOccurrences(of: "\u{2581}", with: " ").utf8)
+        }
+        streamed += decoder.flush().utf8
+        #expect(streamed == expected)
+        #expect(maxHeld <= 3)
         // With byte fallback every text round-trips, with and without BOS, except text that holds
         // U+2581 itself: SentencePiece spells spaces with it, so it decodes as a space.
         for doc in v.docs where !String(decoding: doc, as: UTF8.self).unicodeScalars.contains("\u{2581}") {
