@@ -10,9 +10,22 @@ public protocol Tokenizer: Sendable {
     var bosTokenID: Int32? { get }
     /// End-of-sequence token, if the model has one.
     var eosTokenID: Int32? { get }
+    /// End-of-turn token (`tokenizer.ggml.eot_token_id`, else a token spelled `<|eot_id|>`,
+    /// `<|im_end|>`, `<|end|>`, `<end_of_turn>`, `<|endoftext|>` or `<EOT>`, as llama.cpp finds it).
+    var eotTokenID: Int32? { get }
+    /// Padding token (`tokenizer.ggml.padding_token_id`), if any.
+    var paddingTokenID: Int32? { get }
+    /// Whether `encode` with `EncodeOptions.addSpecial` puts BOS in front / EOS at the end.
+    var addsBOS: Bool { get }
+    var addsEOS: Bool { get }
 
-    /// Encodes raw bytes into token ids.
+    /// Encodes raw bytes into token ids: plain text, nothing added, control-token text not
+    /// parsed (`EncodeOptions.plain`).
     func encode(bytes: [UInt8]) throws(TokenizerError) -> [Int32]
+    /// Encodes raw bytes with BOS/EOS and special-token parsing as `options` ask.
+    func encode(bytes: [UInt8], options: EncodeOptions) throws(TokenizerError) -> [Int32]
+    /// Whether `id` is a control token (BOS, EOS, `<|im_start|>`...): it decodes to no bytes.
+    func isControl(_ id: Int32) -> Bool
     /// Encodes a string's UTF-8 bytes into token ids.
     func encode(_ text: String) throws(TokenizerError) -> [Int32]
     /// The bytes of a token sequence, concatenated. Control tokens (BOS/EOS and the like)
@@ -26,8 +39,23 @@ public protocol Tokenizer: Sendable {
 }
 
 extension Tokenizer {
+    public var eotTokenID: Int32? { nil }
+    public var paddingTokenID: Int32? { nil }
+    public var addsBOS: Bool { false }
+    public var addsEOS: Bool { false }
+    public func isControl(_ id: Int32) -> Bool { false }
+
+    /// A tokenizer without special tokens of its own (RWKV World) encodes the same either way.
+    public func encode(bytes: [UInt8], options: EncodeOptions) throws(TokenizerError) -> [Int32] {
+        try encode(bytes: bytes)
+    }
+
     public func encode(_ text: String) throws(TokenizerError) -> [Int32] {
         try encode(bytes: Array(text.utf8))
+    }
+
+    public func encode(_ text: String, options: EncodeOptions) throws(TokenizerError) -> [Int32] {
+        try encode(bytes: Array(text.utf8), options: options)
     }
 
     public func decode(_ ids: [Int32]) throws(TokenizerError) -> [UInt8] {
@@ -49,6 +77,10 @@ public enum TokenizerError: Error, Equatable, Sendable, CustomStringConvertible 
     case tokenIDOutOfRange(id: Int32, vocabularySize: Int)
     /// The vocabulary is unusable as a whole (empty, too large, arrays of different lengths).
     case invalidVocabulary(String)
+    /// A `tokenizer.ggml.*` metadata value is missing, of the wrong type or unusable.
+    case invalidMetadata(key: String, expected: String, found: String)
+    /// An input of 2^31 bytes or more (offsets are 32-bit).
+    case inputTooLong(bytes: Int)
 
     public var description: String {
         switch self {
@@ -61,6 +93,10 @@ public enum TokenizerError: Error, Equatable, Sendable, CustomStringConvertible 
             return "token id \(id) is outside the vocabulary (expected 0..<\(size))"
         case let .invalidVocabulary(why):
             return "invalid vocabulary: \(why)"
+        case let .invalidMetadata(key, expected, found):
+            return "metadata \(key): expected \(expected), found \(found)"
+        case let .inputTooLong(bytes):
+            return "input of \(bytes) bytes is too long to tokenize (expected fewer than 2^31)"
         }
     }
 }
