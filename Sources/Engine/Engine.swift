@@ -126,7 +126,7 @@ public final class InferenceEngine: @unchecked Sendable {
                 do { try tokenizer.appendDecoded(Int32(id), to: &bytes) } catch { bytes = [] }
                 tokens.append(bytes)
             }
-            let v = try GrammarVocabulary(tokens: tokens, eosTokens: worker.endOfText.map { [$0] } ?? [])
+            let v = try GrammarVocabulary(tokens: tokens, eosTokens: worker.endTokens)
             vocabularyLock.withLock { $0 = v }
             return v
         }
@@ -439,14 +439,19 @@ public final class InferenceEngine: @unchecked Sendable {
             }
             return (t, [], false)
         case .text(let s):
-            do { return (try m.tokenizer.encode(s), [], false) } catch {
+            let options = continuing ? EncodeOptions(parseSpecial: true) : EncodeOptions.prompt
+            do { return (try m.tokenizer.encode(s, options: options), [], false) } catch {
                 throw .invalidRequest(param: "prompt", message: error.description)
             }
         case .chat(let messages):
             let text = try m.format.render(messages, addGenerationPrompt: true, continuing: continuing)
             let tail = text.suffix(16).trimmingCharacters(in: .whitespacesAndNewlines)
             let opens = tail.hasSuffix("<think>")
-            do { return (try m.tokenizer.encode(text), m.format.stops, opens) } catch {
+            // Control tokens the template writes (<|im_start|>, BOS) are parsed; BOS is added
+            // only when the model wants one and the template did not write it.
+            let writesBOS = !m.format.bosToken.isEmpty && text.hasPrefix(m.format.bosToken)
+            let options = EncodeOptions(addSpecial: !continuing && !writesBOS, parseSpecial: true)
+            do { return (try m.tokenizer.encode(text, options: options), m.format.stops, opens) } catch {
                 throw .invalidRequest(param: "messages", message: error.description)
             }
         }
@@ -474,7 +479,7 @@ public final class InferenceEngine: @unchecked Sendable {
             if let p = seq.pending { tail.append(p); seq.pending = nil }
             let close = seq.turnClose
             if !close.isEmpty && !seq.generatedBytes.reversed().starts(with: Array(close.utf8).reversed()) {
-                tail += (try? worker.tokenizer.encode(close)) ?? []
+                tail += (try? worker.tokenizer.encode(close, options: EncodeOptions(parseSpecial: true))) ?? []
             }
             worker.feed(tail, into: seq.state)
         }

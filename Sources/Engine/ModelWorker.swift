@@ -43,7 +43,7 @@ final class ModelWorker: @unchecked Sendable {
     let logger: Logger
     /// The token that ends generation: the file's EOS, or for RWKV World vocabularies that
     /// name none, token 0 (<|endoftext|>), as the World tokenizer's reference defines it.
-    let endOfText: Int32?
+    let endTokens: [Int32]
     private let pool: WorkerPool
     private let monitor = Monitor()
     // Guarded by monitor:
@@ -77,7 +77,10 @@ final class ModelWorker: @unchecked Sendable {
         self.limits = limits
         self.logger = logger
         self.onFinish = onFinish
-        endOfText = tokenizer.eosTokenID ?? (model.architecture.isRWKV ? 0 : nil)
+        var ends: [Int32] = []
+        if let eos = tokenizer.eosTokenID ?? (model.architecture.isRWKV ? 0 : nil) { ends.append(eos) }
+        if let eot = tokenizer.eotTokenID, !ends.contains(eot) { ends.append(eot) }
+        endTokens = ends
         pool = WorkerPool(threads: max(1, threads))
         logits = [Float](repeating: 0, count: model.vocabulary)
         do {
@@ -315,7 +318,7 @@ final class ModelWorker: @unchecked Sendable {
             return
         }
         let token = sampled.token
-        if let eos = endOfText, token == eos {
+        if endTokens.contains(token) {
             finish(seq, reason: .stop)
             return
         }
