@@ -6,11 +6,26 @@ public enum Architecture: String, CaseIterable, Sendable {
     case rwkv5
     case rwkv6
     case rwkv7
+    /// Llama (dense), and Mixtral when `llama.expert_count` > 0.
+    case llama
+    case qwen2
+    case qwen2moe
+    case qwen3moe
+    case olmoe
 
     /// True for the RWKV family (constant-size recurrent state).
     public var isRWKV: Bool {
         switch self {
         case .rwkv5, .rwkv6, .rwkv7: true
+        case .llama, .qwen2, .qwen2moe, .qwen3moe, .olmoe: false
+        }
+    }
+
+    /// True for the attention-based families (a KV cache that grows with the sequence).
+    public var isTransformer: Bool {
+        switch self {
+        case .rwkv5, .rwkv6, .rwkv7: false
+        case .llama, .qwen2, .qwen2moe, .qwen3moe, .olmoe: true
         }
     }
 }

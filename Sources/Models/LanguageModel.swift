@@ -98,5 +98,7 @@ public func loadLanguageModel(file: GGUFFile, kernels: Kernels) throws(ModelErro
     switch arch {
     case .rwkv5, .rwkv6, .rwkv7:
         return try RWKVModel(file: file, kernels: kernels)
+    case .llama, .qwen2, .qwen2moe, .qwen3moe, .olmoe:
+        return try TransformerModel(file: file, kernels: kernels)
     }
 }

@@ -8,7 +8,7 @@ struct BatchCase: CustomStringConvertible, Sendable {
     let type: QuantType
     var description: String { "\(arch.rawValue) \(type.name)" }
 
-    static let all: [BatchCase] = Architecture.allCases.flatMap { a in
+    static let all: [BatchCase] = Architecture.allCases.filter(\.isRWKV).flatMap { a in
         [QuantType.f32, .f16, .q8_0, .q4_0, .q4_K, .q6_K].map { BatchCase(arch: a, type: $0) }
     }
 }
@@ -72,7 +72,7 @@ let batchSchedule: [[Int]] = [
     }
 
     /// Batch size 1 is the decode step, and a workspace larger than the batch changes nothing.
-    @Test(arguments: Architecture.allCases)
+    @Test(arguments: Architecture.allCases.filter(\.isRWKV))
     func singleSequenceBatchEqualsDecode(_ arch: Architecture) throws {
         let model = try loadRandom(RandomRWKVSpec(arch: arch, matrixType: .q8_0, seed: 5))
         let prompts = [randomTokens(7, vocabulary: model.config.vocabulary, seed: 8)]
