@@ -1,0 +1,108 @@
+import Foundation
+import GGUF
+import Models
+import Tensors
+import Testing
+
+/// Tiny random Hugging Face transformers models converted by llama.cpp's own converter,
+/// with transformers' F32 logits (Tests/Fixtures/transformers/<name>/expected.json, made
+/// by tools/make_transformer_fixtures.py; the directory's README documents them).
+struct TransformerFixture: Sendable, CustomStringConvertible {
+    let name: String
+    let type: String
+    var description: String { "\(name) \(type)" }
+
+    static let names = ["llama", "mixtral", "qwen2", "qwen2moe", "qwen3moe", "olmoe"]
+    static let all: [TransformerFixture] = names.flatMap { n in
+        ["f32", "q8_0", "q4_0"].map { TransformerFixture(name: n, type: $0) }
+    }
+}
+
+/// Tests/Fixtures/transformers (ROOST_TRANSFORMER_FIXTURES overrides).
+let transformerFixtureDir: URL = {
+    if let p = ProcessInfo.processInfo.environment["ROOST_TRANSFORMER_FIXTURES"], !p.isEmpty {
+        return URL(fileURLWithPath: p)
+    }
+    return URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent("Fixtures/transformers")
+}()
+
+private struct FixtureExpected: Decodable {
+    struct Tolerance: Decodable {
+        let max_abs: Double
+        let max_rel: Double
+    }
+    struct LlamaCpp: Decodable {
+        let greedy: [Int32]
+    }
+    let prompt_ids: [Int32]
+    let logits: [[Float]]
+    let greedy_ids: [Int32]
+    let greedy_top2_margins: [Float]?
+    let files: [String: String]
+    let recommended_tolerances: [String: Tolerance]
+    let llama_cpp: [String: LlamaCpp]?
+}
+
+@Suite struct TransformerFixtureTests {
+    /// Logits at every prompt position within the fixture's tolerance of transformers' F32
+    /// logits; the 32-token greedy continuation identical to transformers' (F32) or to
+    /// llama.cpp's on the same file (quantized), except past a near tie.
+    @Test(arguments: TransformerFixture.all)
+    func matchesTransformers(_ f: TransformerFixture) throws {
+        let dir = transformerFixtureDir.appendingPathComponent(f.name)
+        let json = dir.appendingPathComponent("expected.json")
+        guard sharedFixturePresent(json) else { return }
+        let exp = try JSONDecoder().decode(FixtureExpected.self, from: Data(contentsOf: json))
+        guard let fileName = exp.files[f.type] else {
+            Issue.record("\(f): expected.json lists no \(f.type) file")
+            return
+        }
+        let path = dir.appendingPathComponent(fileName)
+        guard sharedFixturePresent(path) else { return }
+        let model = try TransformerModel(path: path.path, kernels: Kernels.best)
+        let pool = WorkerPool(threads: 2)
+        let v = model.config.vocabulary
+        let prompt = exp.prompt_ids
+        let runner = try TransformerRunner(model: model, maxTokens: prompt.count, maxBatch: 1, pool: pool, allLogits: true)
+        let state = model.makeState()
+        try runner.forward(prompt, state: state, logits: .all)
+        var maxAbs = 0.0, scale = 0.0
+        var argmaxAgree = 0
+        for (t, row) in exp.logits.enumerated() {
+            let got = Array(runner.logits(row: t))
+            #expect(got.count == row.count && row.count == v)
+            for (a, b) in zip(got, row) {
+                maxAbs = max(maxAbs, abs(Double(a) - Double(b)))
+                scale = max(scale, abs(Double(b)))
+            }
+            if Ops.argmax(got, n: v) == Ops.argmax(row, n: v) { argmaxAgree += 1 }
+        }
+        let rel = maxAbs / max(scale, 1e-30)
+        // Greedy continuation.
+        var greedy: [Int32] = []
+        let step = try TransformerRunner(model: model, maxTokens: 1, maxBatch: 1, pool: pool, allLogits: false)
+        var next = Int32(Ops.argmax(Array(runner.logits(row: prompt.count - 1)), n: v))
+        for _ in 0..<exp.greedy_ids.count {
+            greedy.append(next)
+            try step.forward([next], state: state, logits: .last)
+            next = Int32(Ops.argmax(Array(step.logits(row: 0)), n: v))
+        }
+        let firstDiff = zip(greedy, exp.greedy_ids).enumerated().first { $0.element.0 != $0.element.1 }?.offset
+        let cppGreedy = exp.llama_cpp?[f.type]?.greedy
+        print("fixture \(f): max abs \(maxAbs), rel \(rel), argmax \(argmaxAgree)/\(exp.logits.count), "
+              + "greedy vs transformers \(firstDiff.map { "diverges at \($0)" } ?? "identical"), "
+              + "vs llama.cpp \(cppGreedy.map { $0 == greedy ? "identical" : "differs" } ?? "n/a")")
+        let tol = exp.recommended_tolerances[f.type]
+        if f.type == "f32" {
+            // F16 KV cache: about 2^-11 relative on keys and values.
+            #expect(rel <= max(1e-3, tol?.max_rel ?? 0), "\(f): logits differ by \(maxAbs) (\(rel) relative)")
+            if let d = firstDiff {
+                let margin = exp.greedy_top2_margins?[d] ?? 1
+                #expect(margin < 1e-2, "\(f): greedy diverges at \(d) (transformers' top-2 margin \(margin))")
+            }
+        } else {
+            if let tol { #expect(maxAbs <= tol.max_abs, "\(f): logits differ by \(maxAbs), tolerance \(tol.max_abs)") }
+        }
+    }
+}
