@@ -5,8 +5,8 @@
 //   cos/sin are duplicated into both lanes of a pair and _mm256_addsub_ps gives
 //   x0*c - x1*s in even lanes and x1*c + x0*s in odd lanes. NeoX: the two halves are two
 //   plain vectors. Tails take scalar code with the same roundings.
-// attn_f16 (head_dim a multiple of 8, else the ref): per query row, scores by 8-wide FMA
-//   dot products against the F16 keys (converted with F16C), a scalar softmax (expf,
+// attn_f16 / attn_f32 (head_dim a multiple of 8, else the ref): per query row, scores by
+//   8-wide FMA dot products against the keys (F16 converted with F16C), a scalar softmax (expf,
 //   sums in index order), then the weighted sum of values with the output in registers,
 //   32 columns at a time.
 #include "internal.h"
@@ -71,60 +71,67 @@ TARGET static void rope_avx2(int64_t n_heads, int64_t head_dim, int64_t n_rot, i
     }
 }
 
+INLINE __m256 load_f8(const float *p) { return _mm256_loadu_ps(p); }
+
 // out[i0 .. i0 + 8 * NV) = sum_j p_j v_j[i0 ..] for NV vectors of columns.
-#define ACC_TILE(NV)                                                                         \
+#define ACC_TILE(NV, T, LOAD)                                                                \
     do {                                                                                     \
         __m256 acc[NV];                                                                      \
         for (int u = 0; u < NV; u++) acc[u] = _mm256_setzero_ps();                           \
         for (int64_t j = 0; j < n_kv; j++) {                                                 \
             const __m256 p = _mm256_set1_ps(s[j]);                                           \
-            const uint16_t *vj = v + j * kv_stride + i0;                                     \
-            for (int u = 0; u < NV; u++) acc[u] = _mm256_fmadd_ps(p, load_h8(vj + 8 * u), acc[u]); \
+            const T *vj = v + j * kv_stride + i0;                                            \
+            for (int u = 0; u < NV; u++) acc[u] = _mm256_fmadd_ps(p, LOAD(vj + 8 * u), acc[u]); \
         }                                                                                    \
         for (int u = 0; u < NV; u++) _mm256_storeu_ps(out + i0 + 8 * u, _mm256_mul_ps(acc[u], inv)); \
     } while (0)
 
-TARGET static void attn_row_avx2(int64_t head_dim, int64_t n_kv, const float *q, const uint16_t *k,
-                                 const uint16_t *v, int64_t kv_stride, float scale, float *s, float *out) {
-    float max = -INFINITY;
-    for (int64_t j = 0; j < n_kv; j++) {
-        const uint16_t *kj = k + j * kv_stride;
-        __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
-        int64_t i = 0;
-        for (; i + 16 <= head_dim; i += 16) {
-            a0 = _mm256_fmadd_ps(_mm256_loadu_ps(q + i), load_h8(kj + i), a0);
-            a1 = _mm256_fmadd_ps(_mm256_loadu_ps(q + i + 8), load_h8(kj + i + 8), a1);
-        }
-        for (; i < head_dim; i += 8) a0 = _mm256_fmadd_ps(_mm256_loadu_ps(q + i), load_h8(kj + i), a0);
-        s[j] = hsum8(_mm256_add_ps(a0, a1)) * scale;
-        if (s[j] > max) max = s[j];
+// The row kernel and the entry point for a cache of element type T read 8 at a time by LOAD.
+#define ATTN_AVX2(NAME, T, LOAD, REF)                                                                   \
+    TARGET static void NAME##_row(int64_t head_dim, int64_t n_kv, const float *q, const T *k, const T *v, \
+                                  int64_t kv_stride, float scale, float *s, float *out) {               \
+        float max = -INFINITY;                                                                          \
+        for (int64_t j = 0; j < n_kv; j++) {                                                            \
+            const T *kj = k + j * kv_stride;                                                            \
+            __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();                                  \
+            int64_t i = 0;                                                                              \
+            for (; i + 16 <= head_dim; i += 16) {                                                       \
+                a0 = _mm256_fmadd_ps(_mm256_loadu_ps(q + i), LOAD(kj + i), a0);                         \
+                a1 = _mm256_fmadd_ps(_mm256_loadu_ps(q + i + 8), LOAD(kj + i + 8), a1);                 \
+            }                                                                                           \
+            for (; i < head_dim; i += 8) a0 = _mm256_fmadd_ps(_mm256_loadu_ps(q + i), LOAD(kj + i), a0); \
+            s[j] = hsum8(_mm256_add_ps(a0, a1)) * scale;                                                \
+            if (s[j] > max) max = s[j];                                                                 \
+        }                                                                                               \
+        float sum = 0.0f;                                                                               \
+        for (int64_t j = 0; j < n_kv; j++) {                                                            \
+            s[j] = expf(s[j] - max);                                                                    \
+            sum += s[j];                                                                                \
+        }                                                                                               \
+        const __m256 inv = _mm256_set1_ps(1.0f / sum);                                                  \
+        int64_t i0 = 0;                                                                                 \
+        for (; i0 + 32 <= head_dim; i0 += 32) ACC_TILE(4, T, LOAD);                                     \
+        for (; i0 < head_dim; i0 += 8) ACC_TILE(1, T, LOAD);                                            \
+    }                                                                                                   \
+    TARGET static void NAME(int64_t n_q, int64_t head_dim, int64_t n_kv, const float *q, int64_t q_stride, \
+                            const T *k, const T *v, int64_t kv_stride, float scale, float *scores,      \
+                            float *out, int64_t out_stride) {                                           \
+        if (head_dim % 8 != 0) {                                                                        \
+            REF(n_q, head_dim, n_kv, q, q_stride, k, v, kv_stride, scale, scores, out, out_stride);     \
+            return;                                                                                     \
+        }                                                                                               \
+        for (int64_t h = 0; h < n_q; h++)                                                               \
+            NAME##_row(head_dim, n_kv, q + h * q_stride, k, v, kv_stride, scale, scores + h * n_kv,     \
+                       out + h * out_stride);                                                           \
     }
-    float sum = 0.0f;
-    for (int64_t j = 0; j < n_kv; j++) {
-        s[j] = expf(s[j] - max);
-        sum += s[j];
-    }
-    const __m256 inv = _mm256_set1_ps(1.0f / sum);
-    int64_t i0 = 0;
-    for (; i0 + 32 <= head_dim; i0 += 32) ACC_TILE(4);
-    for (; i0 < head_dim; i0 += 8) ACC_TILE(1);
-}
 
-TARGET static void attn_f16_avx2(int64_t n_q, int64_t head_dim, int64_t n_kv, const float *q, int64_t q_stride,
-                                 const uint16_t *k, const uint16_t *v, int64_t kv_stride, float scale,
-                                 float *scores, float *out, int64_t out_stride) {
-    if (head_dim % 8 != 0) {
-        roost_attn_f16_ref(n_q, head_dim, n_kv, q, q_stride, k, v, kv_stride, scale, scores, out, out_stride);
-        return;
-    }
-    for (int64_t h = 0; h < n_q; h++)
-        attn_row_avx2(head_dim, n_kv, q + h * q_stride, k, v, kv_stride, scale, scores + h * n_kv,
-                      out + h * out_stride);
-}
+ATTN_AVX2(attn_f16_avx2, uint16_t, load_h8, roost_attn_f16_ref)
+ATTN_AVX2(attn_f32_avx2, float, load_f8, roost_attn_f32_ref)
 
 void roost_register_avx2_attn(roost_kernels *k) {
     k->rope = rope_avx2;
     k->attn_f16 = attn_f16_avx2;
+    k->attn_f32 = attn_f32_avx2;
 }
 
 #else

@@ -59,6 +59,7 @@ static void fill_from_ref(roost_kernels *k) {
     if (!k->wkv7) k->wkv7 = r->wkv7;
     if (!k->rope) k->rope = r->rope;
     if (!k->attn_f16) k->attn_f16 = r->attn_f16;
+    if (!k->attn_f32) k->attn_f32 = r->attn_f32;
 }
 
 static void init_tables(void) {
@@ -100,6 +101,7 @@ static void init_tables(void) {
         if (!tables[ROOST_PATH_AVX512].wkv7) tables[ROOST_PATH_AVX512].wkv7 = tables[ROOST_PATH_AVX2].wkv7;
         if (!tables[ROOST_PATH_AVX512].rope) tables[ROOST_PATH_AVX512].rope = tables[ROOST_PATH_AVX2].rope;
         if (!tables[ROOST_PATH_AVX512].attn_f16) tables[ROOST_PATH_AVX512].attn_f16 = tables[ROOST_PATH_AVX2].attn_f16;
+        if (!tables[ROOST_PATH_AVX512].attn_f32) tables[ROOST_PATH_AVX512].attn_f32 = tables[ROOST_PATH_AVX2].attn_f32;
         available[ROOST_PATH_AVX512] = 1;
     }
 #elif defined(__aarch64__)

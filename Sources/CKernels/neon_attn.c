@@ -58,59 +58,65 @@ static void rope_neon(int64_t n_heads, int64_t head_dim, int64_t n_rot, int32_t 
     }
 }
 
-#define ACC_TILE(NV)                                                                          \
+INLINE float32x4_t load_f4(const float *p) { return vld1q_f32(p); }
+
+#define ACC_TILE(NV, T, LOAD)                                                                 \
     do {                                                                                      \
         float32x4_t acc[NV];                                                                  \
         for (int u = 0; u < NV; u++) acc[u] = vdupq_n_f32(0.0f);                              \
         for (int64_t j = 0; j < n_kv; j++) {                                                  \
             const float p = s[j];                                                             \
-            const uint16_t *vj = v + j * kv_stride + i0;                                      \
-            for (int u = 0; u < NV; u++) acc[u] = vfmaq_n_f32(acc[u], load_h4(vj + 4 * u), p); \
+            const T *vj = v + j * kv_stride + i0;                                             \
+            for (int u = 0; u < NV; u++) acc[u] = vfmaq_n_f32(acc[u], LOAD(vj + 4 * u), p);   \
         }                                                                                     \
         for (int u = 0; u < NV; u++) vst1q_f32(out + i0 + 4 * u, vmulq_n_f32(acc[u], inv));  \
     } while (0)
 
-static void attn_row_neon(int64_t head_dim, int64_t n_kv, const float *q, const uint16_t *k, const uint16_t *v,
-                          int64_t kv_stride, float scale, float *s, float *out) {
-    float max = -INFINITY;
-    for (int64_t j = 0; j < n_kv; j++) {
-        const uint16_t *kj = k + j * kv_stride;
-        float32x4_t a0 = vdupq_n_f32(0.0f), a1 = vdupq_n_f32(0.0f);
-        int64_t i = 0;
-        for (; i + 8 <= head_dim; i += 8) {
-            a0 = vfmaq_f32(a0, vld1q_f32(q + i), load_h4(kj + i));
-            a1 = vfmaq_f32(a1, vld1q_f32(q + i + 4), load_h4(kj + i + 4));
-        }
-        for (; i < head_dim; i += 4) a0 = vfmaq_f32(a0, vld1q_f32(q + i), load_h4(kj + i));
-        s[j] = vaddvq_f32(vaddq_f32(a0, a1)) * scale;
-        if (s[j] > max) max = s[j];
+#define ATTN_NEON(NAME, T, LOAD, REF)                                                                   \
+    static void NAME##_row(int64_t head_dim, int64_t n_kv, const float *q, const T *k, const T *v,      \
+                           int64_t kv_stride, float scale, float *s, float *out) {                      \
+        float max = -INFINITY;                                                                          \
+        for (int64_t j = 0; j < n_kv; j++) {                                                            \
+            const T *kj = k + j * kv_stride;                                                            \
+            float32x4_t a0 = vdupq_n_f32(0.0f), a1 = vdupq_n_f32(0.0f);                                 \
+            int64_t i = 0;                                                                              \
+            for (; i + 8 <= head_dim; i += 8) {                                                         \
+                a0 = vfmaq_f32(a0, vld1q_f32(q + i), LOAD(kj + i));                                     \
+                a1 = vfmaq_f32(a1, vld1q_f32(q + i + 4), LOAD(kj + i + 4));                             \
+            }                                                                                           \
+            for (; i < head_dim; i += 4) a0 = vfmaq_f32(a0, vld1q_f32(q + i), LOAD(kj + i));            \
+            s[j] = vaddvq_f32(vaddq_f32(a0, a1)) * scale;                                               \
+            if (s[j] > max) max = s[j];                                                                 \
+        }                                                                                               \
+        float sum = 0.0f;                                                                               \
+        for (int64_t j = 0; j < n_kv; j++) {                                                            \
+            s[j] = expf(s[j] - max);                                                                    \
+            sum += s[j];                                                                                \
+        }                                                                                               \
+        const float inv = 1.0f / sum;                                                                   \
+        int64_t i0 = 0;                                                                                 \
+        for (; i0 + 16 <= head_dim; i0 += 16) ACC_TILE(4, T, LOAD);                                     \
+        for (; i0 < head_dim; i0 += 4) ACC_TILE(1, T, LOAD);                                            \
+    }                                                                                                   \
+    static void NAME(int64_t n_q, int64_t head_dim, int64_t n_kv, const float *q, int64_t q_stride,     \
+                     const T *k, const T *v, int64_t kv_stride, float scale, float *scores, float *out, \
+                     int64_t out_stride) {                                                              \
+        if (head_dim % 4 != 0) {                                                                        \
+            REF(n_q, head_dim, n_kv, q, q_stride, k, v, kv_stride, scale, scores, out, out_stride);     \
+            return;                                                                                     \
+        }                                                                                               \
+        for (int64_t h = 0; h < n_q; h++)                                                               \
+            NAME##_row(head_dim, n_kv, q + h * q_stride, k, v, kv_stride, scale, scores + h * n_kv,     \
+                       out + h * out_stride);                                                           \
     }
-    float sum = 0.0f;
-    for (int64_t j = 0; j < n_kv; j++) {
-        s[j] = expf(s[j] - max);
-        sum += s[j];
-    }
-    const float inv = 1.0f / sum;
-    int64_t i0 = 0;
-    for (; i0 + 16 <= head_dim; i0 += 16) ACC_TILE(4);
-    for (; i0 < head_dim; i0 += 4) ACC_TILE(1);
-}
 
-static void attn_f16_neon(int64_t n_q, int64_t head_dim, int64_t n_kv, const float *q, int64_t q_stride,
-                          const uint16_t *k, const uint16_t *v, int64_t kv_stride, float scale, float *scores,
-                          float *out, int64_t out_stride) {
-    if (head_dim % 4 != 0) {
-        roost_attn_f16_ref(n_q, head_dim, n_kv, q, q_stride, k, v, kv_stride, scale, scores, out, out_stride);
-        return;
-    }
-    for (int64_t h = 0; h < n_q; h++)
-        attn_row_neon(head_dim, n_kv, q + h * q_stride, k, v, kv_stride, scale, scores + h * n_kv,
-                      out + h * out_stride);
-}
+ATTN_NEON(attn_f16_neon, uint16_t, load_h4, roost_attn_f16_ref)
+ATTN_NEON(attn_f32_neon, float, load_f4, roost_attn_f32_ref)
 
 void roost_register_neon_attn(roost_kernels *k) {
     k->rope = rope_neon;
     k->attn_f16 = attn_f16_neon;
+    k->attn_f32 = attn_f32_neon;
 }
 
 #else

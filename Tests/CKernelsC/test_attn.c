@@ -127,7 +127,38 @@ static void test_attention(const roost_kernels *k, const roost_kernels *ref, int
         float *out = xalloc((size_t)(nq * d) * sizeof(float)), *outr = xalloc((size_t)(nq * d) * sizeof(float));
         float *out1 = xalloc((size_t)(nq * d) * sizeof(float));
         double *outd = xalloc((size_t)(nq * d) * sizeof(double));
+        // The same cache as F32: every path's attn_f32 against the ref's, and against attn_f16
+        // on the same (F16-representable) values.
+        float *kf = xalloc((size_t)(nkv * stride) * sizeof(float)), *vf = xalloc((size_t)(nkv * stride) * sizeof(float));
+        for (int64_t i = 0; i < nkv * stride; i++) {
+            kf[i] = roost_fp16_to_fp32(kc[i]);
+            vf[i] = roost_fp16_to_fp32(vc[i]);
+        }
+        float *of = xalloc((size_t)(nq * d) * sizeof(float)), *ofr = xalloc((size_t)(nq * d) * sizeof(float));
+        k->attn_f32(nq, d, nkv, q, d, kf + off, vf + off, stride, scale, scores, of, d);
+        ref->attn_f32(nq, d, nkv, q, d, kf + off, vf + off, stride, scale, scores, ofr, d);
+        {
+            double ef = 0, mf = 0;
+            for (int64_t i = 0; i < nq * d; i++) {
+                ef = fmax(ef, fabs(of[i] - ofr[i]));
+                mf = fmax(mf, fabs(ofr[i]));
+            }
+            roost_test_check(ef <= 2e-6 * (mf + 1), "attn_f32 n_q=%lld d=%lld n_kv=%lld: differs from ref by %.3g",
+                             (long long)nq, (long long)d, (long long)nkv, ef);
+        }
         k->attn_f16(nq, d, nkv, q, d, kc + off, vc + off, stride, scale, scores, out, d);
+        if (!is_ref) {
+            double ef = 0, mf = 0;
+            for (int64_t i = 0; i < nq * d; i++) {
+                ef = fmax(ef, fabs(of[i] - out[i]));
+                mf = fmax(mf, fabs(out[i]));
+            }
+            roost_test_check(ef <= 2e-6 * (mf + 1), "attn_f32 vs attn_f16 on the same values: %.3g", ef);
+        }
+        free(kf);
+        free(vf);
+        free(of);
+        free(ofr);
         ref->attn_f16(nq, d, nkv, q, d, kc + off, vc + off, stride, scale, scores, outr, d);
         for (int64_t h = 0; h < nq; h++)
             k->attn_f16(1, d, nkv, q + h * d, d, kc + off, vc + off, stride, scale, scores, out1 + h * d, d);
@@ -163,8 +194,8 @@ static void test_attention(const roost_kernels *k, const roost_kernels *ref, int
 }
 
 void roost_test_attn(const roost_kernels *k, const roost_kernels *ref, int is_ref, uint64_t *rng) {
-    roost_test_check(k->rope != NULL && k->attn_f16 != NULL, "transformer kernels missing");
-    if (!k->rope || !k->attn_f16 || !ref->rope || !ref->attn_f16) return;
+    roost_test_check(k->rope != NULL && k->attn_f16 != NULL && k->attn_f32 != NULL, "transformer kernels missing");
+    if (!k->rope || !k->attn_f16 || !k->attn_f32 || !ref->rope || !ref->attn_f16 || !ref->attn_f32) return;
     test_rope(k, ref, is_ref, rng);
     test_attention(k, ref, is_ref, rng);
 }

@@ -128,6 +128,11 @@ typedef void (*roost_attn_f16_fn)(int64_t n_q, int64_t head_dim, int64_t n_kv, c
                                   int64_t kv_stride, float scale, float *scores, float *out,
                                   int64_t out_stride);
 
+// The same over an F32 KV cache (k, v: float, position j's values at k + j * kv_stride).
+typedef void (*roost_attn_f32_fn)(int64_t n_q, int64_t head_dim, int64_t n_kv, const float *q,
+                                  int64_t q_stride, const float *k, const float *v, int64_t kv_stride,
+                                  float scale, float *scores, float *out, int64_t out_stride);
+
 // One kernel path's table. A NULL entry means "not available for this type"; the
 // tables returned by roost_kernels_for() are complete: entries a SIMD path does not
 // implement are filled with the ref path's function (compare the pointer with the ref
@@ -142,6 +147,7 @@ typedef struct roost_kernels {
     roost_wkv7_fn wkv7;                               // RWKV-7
     roost_rope_fn rope;                               // transformers: rotary embedding
     roost_attn_f16_fn attn_f16;                       // transformers: attention over an F16 KV cache
+    roost_attn_f32_fn attn_f32;                       // transformers: attention over an F32 KV cache
 } roost_kernels;
 
 typedef enum roost_path {
