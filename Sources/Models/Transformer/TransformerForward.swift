@@ -228,6 +228,7 @@ extension TransformerModel {
         mmAdd(a.v, ws.xn, xStride: e, ws.v, yStride: kvw, T, ws)
         ws.group.run(pool: ws.pool)
         let rope = self.rope
+        let kvType = kvCache
         eachColumn(T, ws) { range in
             for t in range {
                 let qr = ws.q + t * qw, kr = ws.k + t * kvw, vr = ws.v + t * kvw
@@ -252,10 +253,17 @@ extension TransformerModel {
                 rope(Int64(cfg.kvHeads), Int64(d), Int64(nRot), neox, cs, kr)
                 let s = cols.state(t)
                 let row = ws.positions[t] * kvw
-                let kc = s.keys(i) + row, vc = s.values(i) + row
-                for j in 0..<kvw {
-                    kc[j] = roost_fp32_to_fp16(kr[j])
-                    vc[j] = roost_fp32_to_fp16(vr[j])
+                switch kvType {
+                case .f16:
+                    let kc = s.keys(i).assumingMemoryBound(to: UInt16.self) + row
+                    let vc = s.values(i).assumingMemoryBound(to: UInt16.self) + row
+                    for j in 0..<kvw {
+                        kc[j] = roost_fp32_to_fp16(kr[j])
+                        vc[j] = roost_fp32_to_fp16(vr[j])
+                    }
+                case .f32:
+                    (s.keys(i).assumingMemoryBound(to: Float.self) + row).update(from: kr, count: kvw)
+                    (s.values(i).assumingMemoryBound(to: Float.self) + row).update(from: vr, count: kvw)
                 }
             }
         }
@@ -287,8 +295,19 @@ extension TransformerModel {
             let t = u / hkv, h = u % hkv
             let s = cols.state(t)
             let o = t * qw + h * g * d
-            attention(Int64(g), Int64(d), Int64(ws.positions[t] + 1), ws.q + o, Int64(d), s.keys(i) + h * d,
-                      s.values(i) + h * d, Int64(kvw), scale, sc, ws.att + o, Int64(d))
+            let n = Int64(ws.positions[t] + 1)
+            switch kvCache {
+            case .f16:
+                attentionF16(Int64(g), Int64(d), n, ws.q + o, Int64(d),
+                             s.keys(i).assumingMemoryBound(to: UInt16.self) + h * d,
+                             s.values(i).assumingMemoryBound(to: UInt16.self) + h * d, Int64(kvw), scale, sc,
+                             ws.att + o, Int64(d))
+            case .f32:
+                attentionF32(Int64(g), Int64(d), n, ws.q + o, Int64(d),
+                             s.keys(i).assumingMemoryBound(to: Float.self) + h * d,
+                             s.values(i).assumingMemoryBound(to: Float.self) + h * d, Int64(kvw), scale, sc,
+                             ws.att + o, Int64(d))
+            }
         }
     }
 

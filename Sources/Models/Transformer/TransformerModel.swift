@@ -44,23 +44,29 @@ public final class TransformerModel: @unchecked Sendable {
     let head: WeightMatrix       // [E] -> [vocab] (output, or token_embd when tied)
     let layers: [TransformerLayer]
     let rope: roost_rope_fn
-    let attention: roost_attn_f16_fn
+    let attentionF16: roost_attn_f16_fn
+    let attentionF32: roost_attn_f32_fn
+    /// Element type of the KV caches this model's states hold.
+    public let kvCache: KVCacheType
 
-    public convenience init(path: String, kernels: Kernels) throws(ModelError) {
+    public convenience init(path: String, kernels: Kernels, kvCache: KVCacheType = .f16) throws(ModelError) {
         let f: GGUFFile
         do { f = try GGUFFile(path: path) } catch { throw .file(error) }
-        try self.init(file: f, kernels: kernels)
+        try self.init(file: f, kernels: kernels, kvCache: kvCache)
     }
 
-    public init(file: GGUFFile, kernels: Kernels) throws(ModelError) {
+    /// Loads the model `file` holds; its states keep keys and values as `kvCache`.
+    public init(file: GGUFFile, kernels: Kernels, kvCache: KVCacheType = .f16) throws(ModelError) {
         guard let name = file.architecture, let arch = Architecture(rawValue: name),
               let spec = TransformerSpec.of(arch)
         else { throw .unsupportedArchitecture(found: file.architecture) }
         guard let table = roost_kernels_for(kernels.path.rawValue), let rope = table.pointee.rope,
-              let attention = table.pointee.attn_f16
+              let attentionF16 = table.pointee.attn_f16, let attentionF32 = table.pointee.attn_f32
         else { throw .noKernel(tensor: "(RoPE and attention)", type: "f32", path: kernels.path.name) }
         self.rope = rope
-        self.attention = attention
+        self.attentionF16 = attentionF16
+        self.attentionF32 = attentionF32
+        self.kvCache = kvCache
         let arena = FloatArena()
         let l = WeightLoader(file: file, kernels: kernels, arena: arena)
         let cfg = try TransformerConfig.read(l, spec: spec)
@@ -161,10 +167,10 @@ public final class TransformerModel: @unchecked Sendable {
 
     public var fileWeightBytes: Int { file.tensors.reduce(0) { $0 + $1.byteCount } }
 
-    /// Bytes of KV cache per token: K and V of every layer, F16.
-    public var kvBytesPerToken: Int { config.layers * 2 * config.kvWidth * MemoryLayout<UInt16>.stride }
+    /// Bytes of KV cache per token: K and V of every layer.
+    public var kvBytesPerToken: Int { config.layers * 2 * config.kvWidth * kvCache.bytes }
 
     public func makeState() -> TransformerState {
-        TransformerState(shape: KVShape(config), fingerprint: fingerprint)
+        TransformerState(shape: KVShape(config, element: kvCache), fingerprint: fingerprint)
     }
 }

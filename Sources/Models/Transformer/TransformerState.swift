@@ -1,5 +1,35 @@
 import GGUF
 
+/// Element type of a KV cache.
+public enum KVCacheType: Sendable, Equatable, CustomStringConvertible {
+    /// Half the memory; keys and values rounded to 11 significant bits (llama.cpp's default).
+    case f16
+    /// Exact keys and values (the F32 oracles' precision).
+    case f32
+
+    public var bytes: Int {
+        switch self {
+        case .f16: 2
+        case .f32: 4
+        }
+    }
+
+    /// The element code serialized states carry.
+    var code: UInt32 {
+        switch self {
+        case .f16: 1
+        case .f32: 2
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case .f16: "f16"
+        case .f32: "f32"
+        }
+    }
+}
+
 /// The shape of a model's KV cache.
 public struct KVShape: Sendable, Equatable {
     public let architecture: Architecture
@@ -7,8 +37,10 @@ public struct KVShape: Sendable, Equatable {
     public let kvHeads: Int
     public let headDim: Int
     public let contextLength: Int
+    public let element: KVCacheType
 
-    init(_ c: TransformerConfig) {
+    init(_ c: TransformerConfig, element: KVCacheType) {
+        self.element = element
         architecture = c.architecture
         layers = c.layers
         kvHeads = c.kvHeads
@@ -16,11 +48,13 @@ public struct KVShape: Sendable, Equatable {
         contextLength = c.contextLength
     }
 
-    /// F16 elements of one position's keys (or values) in one layer: Hkv * D.
+    /// Elements of one position's keys (or values) in one layer: Hkv * D.
     var rowElements: Int { kvHeads * headDim }
+    /// Bytes of one position's keys (or values) in one layer.
+    var rowBytes: Int { rowElements * element.bytes }
 }
 
-/// The KV cache of one sequence: per layer, keys and values as F16, laid out
+/// The KV cache of one sequence: per layer, keys and values as F16 (or F32), laid out
 /// [position][kv head][head dim] (one position's row written by one store, all heads of a
 /// position together; a head's keys are `Hkv * D` elements apart, the stride the
 /// attention kernel takes). Positions are appended, so growing keeps every row where it
@@ -34,9 +68,9 @@ public final class TransformerState: @unchecked Sendable {
     public internal(set) var tokenCount: Int = 0
     /// Positions the buffers hold.
     public private(set) var capacity: Int = 0
-    /// Per layer: keys, then values, each [capacity][Hkv * D] F16.
-    private var keys: [UnsafeMutablePointer<UInt16>] = []
-    private var values: [UnsafeMutablePointer<UInt16>] = []
+    /// Per layer: keys, then values, each [capacity][Hkv * D] elements.
+    private var keys: [UnsafeMutableRawPointer] = []
+    private var values: [UnsafeMutableRawPointer] = []
 
     static let growthTokens = 256
 
@@ -55,7 +89,7 @@ public final class TransformerState: @unchecked Sendable {
         capacity = 0
     }
 
-    public var byteCount: Int { 2 * shape.layers * capacity * shape.rowElements * MemoryLayout<UInt16>.stride }
+    public var byteCount: Int { 2 * shape.layers * capacity * shape.rowBytes }
 
     /// Makes room for `tokens` positions (at most the context length), keeping the rows
     /// held. Allocates when it grows (once per `growthTokens` positions).
@@ -63,15 +97,15 @@ public final class TransformerState: @unchecked Sendable {
         guard tokens > capacity else { return }
         let g = TransformerState.growthTokens
         let newCap = min(max(tokens, (tokens + g - 1) / g * g), max(tokens, shape.contextLength))
-        let row = shape.rowElements
-        var nk: [UnsafeMutablePointer<UInt16>] = []
-        var nv: [UnsafeMutablePointer<UInt16>] = []
+        let row = shape.rowBytes
+        var nk: [UnsafeMutableRawPointer] = []
+        var nv: [UnsafeMutableRawPointer] = []
         for l in 0..<shape.layers {
-            let k = UnsafeMutablePointer<UInt16>.allocate(capacity: max(1, newCap * row))
-            let v = UnsafeMutablePointer<UInt16>.allocate(capacity: max(1, newCap * row))
+            let k = UnsafeMutableRawPointer.allocate(byteCount: max(1, newCap * row), alignment: 64)
+            let v = UnsafeMutableRawPointer.allocate(byteCount: max(1, newCap * row), alignment: 64)
             if capacity > 0 {
-                k.update(from: keys[l], count: tokenCount * row)
-                v.update(from: values[l], count: tokenCount * row)
+                k.copyMemory(from: keys[l], byteCount: tokenCount * row)
+                v.copyMemory(from: values[l], byteCount: tokenCount * row)
             }
             nk.append(k)
             nv.append(v)
@@ -82,9 +116,9 @@ public final class TransformerState: @unchecked Sendable {
         capacity = newCap
     }
 
-    /// Layer l's keys and values: position p's row at `+ p * Hkv * D`.
-    @inline(__always) func keys(_ l: Int) -> UnsafeMutablePointer<UInt16> { keys[l] }
-    @inline(__always) func values(_ l: Int) -> UnsafeMutablePointer<UInt16> { values[l] }
+    /// Layer l's keys and values: position p's row at `+ p * rowBytes`.
+    @inline(__always) func keys(_ l: Int) -> UnsafeMutableRawPointer { keys[l] }
+    @inline(__always) func values(_ l: Int) -> UnsafeMutableRawPointer { values[l] }
 
     public func reset() { tokenCount = 0 }
 
@@ -96,10 +130,10 @@ public final class TransformerState: @unchecked Sendable {
 
     private func copyRows(from o: TransformerState) {
         reserve(o.tokenCount)
-        let n = o.tokenCount * shape.rowElements
+        let n = o.tokenCount * shape.rowBytes
         for l in 0..<shape.layers where n > 0 {
-            keys[l].update(from: o.keys[l], count: n)
-            values[l].update(from: o.values[l], count: n)
+            keys[l].copyMemory(from: o.keys[l], byteCount: n)
+            values[l].copyMemory(from: o.values[l], byteCount: n)
         }
         tokenCount = o.tokenCount
     }
@@ -119,38 +153,34 @@ public final class TransformerState: @unchecked Sendable {
     ///     "ROOSTKVC"                        8 bytes magic
     ///     format version                    u32 (1)
     ///     architecture                      u8 length + ASCII
-    ///     layers, Hkv, D, element type      4 x u32 (element type 1 = F16)
+    ///     layers, Hkv, D, element type      4 x u32 (element type 1 = F16, 2 = F32)
     ///     token count                       u64
     ///     model fingerprint                 u64
-    ///     per layer: keys, then values      u16 x (token count * Hkv * D) each
+    ///     per layer: keys, then values      token count * Hkv * D elements each
     ///     FNV-1a 64 of everything above     u64
     ///
     /// all little-endian.
     public static let magic: [UInt8] = Array("ROOSTKVC".utf8)
     public static let formatVersion: UInt32 = 1
-    static let elementF16: UInt32 = 1
 
     public func serialized() -> [UInt8] {
-        let row = shape.rowElements
+        let row = shape.rowBytes
         var out: [UInt8] = []
-        out.reserveCapacity(80 + 2 * shape.layers * tokenCount * row * 2)
+        out.reserveCapacity(80 + 2 * shape.layers * tokenCount * row)
         out += TransformerState.magic
         put32(&out, TransformerState.formatVersion)
         let arch = Array(shape.architecture.rawValue.utf8)
         out.append(UInt8(arch.count))
         out += arch
         for v in [shape.layers, shape.kvHeads, shape.headDim] { put32(&out, UInt32(v)) }
-        put32(&out, TransformerState.elementF16)
+        put32(&out, shape.element.code)
         put64(&out, UInt64(tokenCount))
         put64(&out, fingerprint)
         let n = tokenCount * row
         for l in 0..<shape.layers {
             for buf in [keys[l], values[l]] {
-                for i in 0..<n {
-                    let v = buf[i]
-                    out.append(UInt8(truncatingIfNeeded: v))
-                    out.append(UInt8(truncatingIfNeeded: v >> 8))
-                }
+                // Little-endian hosts only (x86-64, AArch64): the bytes as they are.
+                out += UnsafeRawBufferPointer(start: buf, count: n)
             }
         }
         let sum = out.withUnsafeBytes { fnv1a64($0) }
@@ -181,23 +211,26 @@ public final class TransformerState: @unchecked Sendable {
         }
         let found = [Int(layers), Int(hkv), Int(d)], mine = [shape.layers, shape.kvHeads, shape.headDim]
         guard found == mine else { throw .stateMismatch("shape (layers, Hkv, D) \(found), the model has \(mine)") }
-        guard type == TransformerState.elementF16 else { throw .stateMismatch("KV element type \(type); expected 1 (F16)") }
+        guard type == shape.element.code else {
+            throw .stateMismatch("KV element type \(type); this model's cache has type \(shape.element.code) (\(shape.element))")
+        }
         guard let tokens = r.u64(), let fp = r.u64() else { throw .corruptState("truncated header") }
         guard fp == fingerprint else { throw .stateMismatch("it was made by another model file") }
         guard tokens <= UInt64(shape.contextLength) else {
             throw .corruptState("\(tokens) tokens, more than the context length \(shape.contextLength)")
         }
-        let t = Int(tokens), n = t * shape.rowElements
-        guard r.remaining == 2 * shape.layers * n * 2 else {
-            throw .corruptState("\(r.remaining) bytes of cache, \(2 * shape.layers * n * 2) expected for \(t) tokens")
+        let t = Int(tokens), n = t * shape.rowBytes
+        guard r.remaining == 2 * shape.layers * n else {
+            throw .corruptState("\(r.remaining) bytes of cache, \(2 * shape.layers * n) expected for \(t) tokens")
         }
         reserve(t)
         var o = r.position
-        for l in 0..<shape.layers {
-            for buf in [keys[l], values[l]] {
-                for i in 0..<n {
-                    buf[i] = UInt16(bytes[o]) | UInt16(bytes[o + 1]) << 8
-                    o += 2
+        bytes.withUnsafeBytes { src in
+            guard let base = src.baseAddress else { return }
+            for l in 0..<shape.layers {
+                for buf in [keys[l], values[l]] where n > 0 {
+                    buf.copyMemory(from: base + o, byteCount: n)
+                    o += n
                 }
             }
         }
