@@ -18,13 +18,13 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 export ROOST_PYTHON := $(abspath $(PY))
 
-.PHONY: build release deb test-system run test test-swift test-c test-python test-run deps venv fixtures bench demo-model clean help
+.PHONY: build release deb test-system run test test-swift test-c test-python test-run deps venv fixtures fixtures-transformers bench demo-model clean help
 
 help:
 	@echo "make run       build release and serve models/ (the demo model) on ./.run/roost.sock in the foreground"
 	@echo "make test      every test: C kernels (native and aarch64 under qemu), swift test, Python checks"
 	@echo "make build     debug build;  make release: release build"
-	@echo "make fixtures  regenerate the committed test vectors with gguf-py"
+	@echo "make fixtures  regenerate the committed test vectors (gguf-py) and transformer/MoE reference models (.venv-fixtures)"
 	@echo "make bench     model and kernel benchmarks (JSON) on an RWKV-7 0.1B-shaped random model"
 	@echo "make demo-model  retrain models/roost-demo.gguf with torch (.venv-fixtures; not part of make test)"
 	@echo "make deb       dist/roost_VERSION_ARCH.deb from the release build"
@@ -141,8 +141,26 @@ test-run: venv release
 
 # ---- fixtures ---------------------------------------------------------------------------
 
-fixtures: venv
+# Kernel vectors (gguf-py, the test venv) and the transformer/MoE/Mamba reference models
+# (Tests/Fixtures/transformers: torch + transformers in $(FIXTURES_VENV), llama.cpp from
+# .venv-bench to quantize and cross-check). Not part of `make test`; the results are committed.
+FIXTURES_VENV ?= .venv-fixtures
+TORCH_WHEEL ?= /opt/wheels/torch-2.13.0+cpu-cp311-cp311-manylinux_2_28_x86_64.whl
+
+fixtures: venv fixtures-transformers
 	$(PY) tools/gen_kernel_vectors.py --out Tests/Fixtures/kernels
+
+fixtures-transformers: $(FIXTURES_VENV)/.stamp
+	nice -n 10 $(FIXTURES_VENV)/bin/python tools/make_transformer_fixtures.py
+
+# CPU-only torch first (a local wheel when there is one, else PyTorch's CPU index), so the
+# requirements' `torch` does not pull the CUDA build from PyPI.
+$(FIXTURES_VENV)/.stamp: tools/requirements-fixtures.txt
+	python3 -m venv $(FIXTURES_VENV)
+	if [ -f "$(TORCH_WHEEL)" ]; then $(FIXTURES_VENV)/bin/pip install -q "$(TORCH_WHEEL)"; \
+	else $(FIXTURES_VENV)/bin/pip install -q torch --index-url https://download.pytorch.org/whl/cpu; fi
+	$(FIXTURES_VENV)/bin/pip install -q -r tools/requirements-fixtures.txt
+	touch $@
 
 clean:
 	rm -rf .build .build-* $(CBUILD) $(VENV) $(RUN_DIR)

@@ -10,6 +10,27 @@ Presets:
   rwkv7-0.1b  RWKV-7 "x070" 0.1B shape: 12 layers, C=768, 12 heads of 64, F=3072, vocab 65536
   rwkv7-0.4b  RWKV-7 0.4B shape: 24 layers, C=1024, 16 heads of 64, F=4096, vocab 65536
   rwkv6-1.6b  RWKV-6 "Finch" 1.6B shape: 24 layers, C=2048, 32 heads of 64, F=7168, vocab 65536
+  qwen2-0.5b        dense qwen2 at the Qwen2-0.5B shape: 24 layers, C=896, 14 heads (2 KV) of 64,
+                    F=4864, vocab 151936, tied embeddings, q/k/v biases
+  olmoe-1b-7b       olmoe at the OLMoE-1B-7B shape: 16 layers, C=2048, 16 heads, 64 experts top-8,
+                    expert F=1024, vocab 50304 (Q8_0 7.4 GB; F16 about 14 GB, Q4_0 about 4 GB)
+  qwen3moe-30b-a3b  qwen3moe at the Qwen3-30B-A3B shape with 8 of its 48 layers: C=2048, 32 heads
+                    (4 KV) of 128, 128 experts top-8, expert F=768, vocab 151936
+  qwen2moe-a2.7b    qwen2moe at the Qwen1.5-MoE-A2.7B shape with 8 of its 24 layers: C=2048,
+                    16 heads, 60 experts top-4, expert F=1408, shared expert F=5632, vocab 151936
+  (--layers N overrides the layer count of any preset, e.g. for a quick load test.)
+
+Transformer presets (qwen2, olmoe, qwen3moe, qwen2moe) write llama.cpp's tensor names and ggml
+shapes as convert_hf_to_gguf.py does for those architectures (checked against the converted
+fixtures in Tests/Fixtures/transformers/): 1-D tensors and the routers (ffn_gate_inp,
+ffn_gate_inp_shexp) F32, every matrix in --type (F16, Q8_0, Q4_0 with gguf-py). --type q4_K
+writes a Q8_0 file first and requantizes it with llama.cpp's own quantizer
+(llama_cpp.llama_model_quantize, LLAMA_FTYPE_MOSTLY_Q4_K_S, from .venv-bench; random weights,
+so requantizing from Q8_0 loses nothing that matters; rows that are not a multiple of 256, e.g.
+all of qwen2-0.5b's 896-wide matrices, get llama.cpp's fallback type). --check loads the result
+with llama.cpp and greedy-decodes 4 tokens. The tokenizer is a GPT-2-style byte-level
+vocabulary: the 256 byte symbols, filler tokens up to the vocabulary size, `<|endoftext|>` last
+(EOS, control) and ten merges (llama.cpp requires a merge list); text becomes mostly byte tokens.
 
 RWKV files follow llama.cpp's rwkv6/rwkv7 layout (tensor names, ggml shapes, metadata) and the
 tensor types llama.cpp's converter + quantizer would give: the big matrices (time_mix_{key,value,
@@ -24,6 +45,8 @@ Tensors are generated and written one at a time (progress per layer on stderr).
 Examples:
   python tools/make_synthetic.py --preset demo-moe --type q8_0 --out /tmp/demo.gguf
   python tools/make_synthetic.py --preset rwkv7-0.1b --type q4_K --out .run/rwkv7-0.1b-q4_K.gguf
+  python tools/make_synthetic.py --preset olmoe-1b-7b --type q8_0 --out .run/olmoe-1b-7b-q8_0.gguf
+  python tools/make_synthetic.py --preset qwen3moe-30b-a3b --type q4_K --out .run/qwen3moe-8l-q4_K.gguf
 """
 from __future__ import annotations
 
@@ -49,7 +72,23 @@ PRESETS = {
                        lora_decay=64, lora_iclr=64, lora_value=32, lora_gate=128),
     "rwkv6-1.6b": dict(arch="rwkv6", n_layer=24, n_embd=2048, head_size=64, n_ff=7168, n_vocab=65536,
                        mix_dim=32, decay_dim=64),
+    "qwen2-0.5b": dict(arch="qwen2", n_layer=24, n_embd=896, n_head=14, n_head_kv=2, head_dim=64,
+                       n_ff=4864, n_vocab=151936, n_ctx=32768, rope_theta=1000000.0, rms_eps=1e-6,
+                       tied=True, qkv_bias=True, pre="qwen2"),
+    "olmoe-1b-7b": dict(arch="olmoe", n_layer=16, n_embd=2048, n_head=16, n_head_kv=16, head_dim=128,
+                        n_ff_exp=1024, n_expert=64, n_expert_used=8, n_vocab=50304, n_ctx=4096,
+                        rope_theta=10000.0, rms_eps=1e-5, tied=False, qkv_bias=False, pre="olmo"),
+    "qwen3moe-30b-a3b": dict(arch="qwen3moe", n_layer=8, n_embd=2048, n_head=32, n_head_kv=4, head_dim=128,
+                             n_ff=6144, n_ff_exp=768, n_expert=128, n_expert_used=8, n_vocab=151936,
+                             n_ctx=40960, rope_theta=1000000.0, rms_eps=1e-6, tied=False, qkv_bias=False,
+                             pre="qwen2"),
+    "qwen2moe-a2.7b": dict(arch="qwen2moe", n_layer=8, n_embd=2048, n_head=16, n_head_kv=16, head_dim=128,
+                           n_ff=5632, n_ff_exp=1408, n_ff_shexp=5632, n_expert=60, n_expert_used=4,
+                           n_vocab=151936, n_ctx=8192, rope_theta=1000000.0, rms_eps=1e-6, tied=False,
+                           qkv_bias=True, pre="qwen2"),
 }
+
+TRANSFORMER_ARCHS = ("qwen2", "olmoe", "qwen3moe", "qwen2moe")
 
 TYPES = {"f32": QT.F32, "f16": QT.F16, "bf16": QT.BF16, "q8_0": QT.Q8_0, "q4_0": QT.Q4_0,
          "q4_1": QT.Q4_1, "q5_0": QT.Q5_0, "q5_1": QT.Q5_1, "q4_K": QT.Q4_K}
@@ -414,6 +453,227 @@ def write_rwkv(path: str, p: dict, qtype: QT, seed: int, name: str, quantize_lor
     w.close()
 
 
+# ---- transformer / MoE presets (qwen2, olmoe, qwen3moe, qwen2moe), llama.cpp's layout ---------
+
+
+def bytes_to_unicode() -> list[str]:
+    """GPT-2's byte -> printable symbol table (the byte-level BPE alphabet), in byte order."""
+    bs = list(range(ord("!"), ord("~") + 1)) + list(range(ord("\xa1"), ord("\xac") + 1)) + \
+        list(range(ord("\xae"), ord("\xff") + 1))
+    cs = bs[:]
+    n = 0
+    for b in range(256):
+        if b not in bs:
+            bs.append(b)
+            cs.append(256 + n)
+            n += 1
+    table = dict(zip(bs, cs))
+    return [chr(table[b]) for b in range(256)]
+
+
+# A handful of real merges (llama.cpp refuses a gpt2 vocabulary without a merge list, and
+# gguf-py does not write an empty one): each pair's result is a token after the 256 bytes.
+GPT2_MERGES = ["\u0120 t", "h e", "\u0120 a", "i n", "\u0120t he", "e r", "o n", "\u0120 s", "r e", "a t"]
+
+
+def gpt2_vocab(n_vocab: int) -> tuple[list[str], list[int], list[str], int]:
+    """(tokens, types, merges, eos id): 256 byte symbols, the merged tokens, fillers,
+    `<|endoftext|>` as the last token."""
+    merges = list(GPT2_MERGES)
+    toks = bytes_to_unicode()
+    toks += [m.replace(" ", "") for m in merges]
+    toks += [f"filler{i}" for i in range(len(toks), n_vocab - 1)]
+    toks.append("<|endoftext|>")
+    types = [TOKEN_TYPE_NORMAL] * (n_vocab - 1) + [3]  # 3 = CONTROL
+    return toks, types, merges, n_vocab - 1
+
+
+def transformer_specs(p: dict, qtype: QT) -> list[tuple[int, TensorSpec]]:
+    """(layer or -1, spec) in file order; ggml ne (ne0 = input width first) as llama.cpp expects."""
+    arch, C, V, L = p["arch"], p["n_embd"], p["n_vocab"], p["n_layer"]
+    H, Hkv, hd = p["n_head"], p["n_head_kv"], p["head_dim"]
+    moe = arch != "qwen2"
+    out: list[tuple[int, TensorSpec]] = []
+
+    def add(layer: int, name: str, ne: tuple[int, ...], qt: QT, dist: tuple) -> None:
+        out.append((layer, TensorSpec(name, ne, qt, dist)))
+
+    def mat(layer: int, name: str, ne: tuple[int, ...], std: float | None = None) -> None:
+        add(layer, name, ne, qtype, ("normal", 0.0, std if std is not None else 0.02))
+
+    def vec(layer: int, name: str, n: int, mean: float = 1.0, std: float = 0.01) -> None:
+        add(layer, name, (n,), QT.F32, ("normal", mean, std))
+
+    mat(-1, "token_embd.weight", (C, V))
+    for i in range(L):
+        b = f"blk.{i}"
+        vec(i, f"{b}.attn_norm.weight", C)
+        mat(i, f"{b}.attn_q.weight", (C, H * hd))
+        mat(i, f"{b}.attn_k.weight", (C, Hkv * hd))
+        mat(i, f"{b}.attn_v.weight", (C, Hkv * hd))
+        if p["qkv_bias"]:
+            vec(i, f"{b}.attn_q.bias", H * hd, 0.0, 0.02)
+            vec(i, f"{b}.attn_k.bias", Hkv * hd, 0.0, 0.02)
+            vec(i, f"{b}.attn_v.bias", Hkv * hd, 0.0, 0.02)
+        if arch == "olmoe":  # q/k norm over the whole projection
+            vec(i, f"{b}.attn_q_norm.weight", H * hd)
+            vec(i, f"{b}.attn_k_norm.weight", Hkv * hd)
+        elif arch == "qwen3moe":  # q/k norm per head
+            vec(i, f"{b}.attn_q_norm.weight", hd)
+            vec(i, f"{b}.attn_k_norm.weight", hd)
+        mat(i, f"{b}.attn_output.weight", (H * hd, C))
+        vec(i, f"{b}.ffn_norm.weight", C)
+        if not moe:
+            F = p["n_ff"]
+            mat(i, f"{b}.ffn_gate.weight", (C, F))
+            mat(i, f"{b}.ffn_up.weight", (C, F))
+            mat(i, f"{b}.ffn_down.weight", (F, C))
+            continue
+        E, F = p["n_expert"], p["n_ff_exp"]
+        add(i, f"{b}.ffn_gate_inp.weight", (C, E), QT.F32, ("normal", 0.0, 0.02))
+        mat(i, f"{b}.ffn_gate_exps.weight", (C, F, E))
+        mat(i, f"{b}.ffn_up_exps.weight", (C, F, E))
+        mat(i, f"{b}.ffn_down_exps.weight", (F, C, E))
+        if arch == "qwen2moe":
+            Fs = p["n_ff_shexp"]
+            # the shared expert's sigmoid gate: ne (C, 1), F32, as the converter writes it
+            add(i, f"{b}.ffn_gate_inp_shexp.weight", (C, 1), QT.F32, ("normal", 0.0, 0.02))
+            mat(i, f"{b}.ffn_gate_shexp.weight", (C, Fs))
+            mat(i, f"{b}.ffn_up_shexp.weight", (C, Fs))
+            mat(i, f"{b}.ffn_down_shexp.weight", (Fs, C))
+    vec(-1, "output_norm.weight", C)
+    if not p["tied"]:
+        mat(-1, "output.weight", (C, V))
+    return out
+
+
+def write_transformer(path: str, p: dict, qtype: QT, seed: int, name: str) -> None:
+    arch = p["arch"]
+    w = gguf.GGUFWriter(path, arch)
+    w.add_name(name)
+    w.add_string("general.license", "CC0-1.0")
+    w.add_string("general.source.description", "random weights written by tools/make_synthetic.py")
+    w.add_uint32("general.file_type", FILE_TYPE[qtype])
+    w.add_vocab_size(p["n_vocab"])
+    w.add_context_length(p["n_ctx"])
+    w.add_embedding_length(p["n_embd"])
+    w.add_block_count(p["n_layer"])
+    w.add_feed_forward_length(p.get("n_ff", p.get("n_ff_exp", 0)))
+    w.add_head_count(p["n_head"])
+    w.add_head_count_kv(p["n_head_kv"])
+    if p["head_dim"] * p["n_head"] != p["n_embd"]:
+        w.add_key_length(p["head_dim"])
+        w.add_value_length(p["head_dim"])
+    w.add_rope_freq_base(p["rope_theta"])
+    w.add_layer_norm_rms_eps(p["rms_eps"])
+    if arch != "qwen2":
+        w.add_expert_count(p["n_expert"])
+        w.add_expert_used_count(p["n_expert_used"])
+        if arch in ("qwen2moe", "qwen3moe"):
+            w.add_expert_feed_forward_length(p["n_ff_exp"])
+        if arch == "qwen2moe":
+            w.add_expert_shared_feed_forward_length(p["n_ff_shexp"])
+    toks, types, merges, eos = gpt2_vocab(p["n_vocab"])
+    w.add_tokenizer_model("gpt2")
+    w.add_tokenizer_pre(p["pre"])
+    w.add_token_list(toks)
+    w.add_token_types(types)
+    w.add_token_merges(merges)
+    w.add_eos_token_id(eos)
+    w.add_bos_token_id(eos)
+    w.add_add_bos_token(False)
+
+    specs = transformer_specs(p, qtype)
+    for _, s in specs:
+        w.add_tensor_info(s.name, s.np_shape, np.dtype(np.float32), s.nbytes, raw_dtype=s.qtype)
+    total = sum(s.nbytes for _, s in specs)
+    print(f"{name}: {arch}, {len(specs)} tensors, {total / 2**30:.2f} GiB of weights",
+          file=sys.stderr)
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_ti_data_to_file()
+    done, last_layer = 0, None
+    for idx, (layer, s) in enumerate(specs):
+        if layer != last_layer and layer >= 0:
+            print(f"  layer {layer + 1}/{p['n_layer']} ({done / 2**20:.0f}/{total / 2**20:.0f} MiB)",
+                  file=sys.stderr, flush=True)
+        last_layer = layer
+        values = materialize(s, np.random.default_rng([seed, idx]))
+        assert values.nbytes == s.nbytes, (s.name, values.nbytes, s.nbytes)
+        w.write_tensor_data(values)
+        done += s.nbytes
+        del values
+    w.close()
+
+
+def _bench_python() -> str:
+    env = os.environ.get("ROOST_BENCH_PYTHON")
+    if env:
+        return env
+    here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    for root in (here, os.path.join(here, "..", "main")):
+        cand = os.path.join(root, ".venv-bench", "bin", "python")
+        if os.path.exists(cand):
+            return cand
+    try:
+        import subprocess
+        common = subprocess.run(["git", "-C", here, "rev-parse", "--git-common-dir"], capture_output=True,
+                                text=True, check=True).stdout.strip()
+        cand = os.path.join(os.path.dirname(os.path.abspath(os.path.join(here, common))), ".venv-bench", "bin",
+                            "python")
+        if os.path.exists(cand):
+            return cand
+    except Exception:  # noqa: BLE001
+        pass
+    raise SystemExit("no .venv-bench (llama-cpp-python) found for the Q4_K requantization; set ROOST_BENCH_PYTHON")
+
+
+LLAMA_QUANTIZE = r"""
+import ctypes, sys, llama_cpp
+src, dst, ftype, threads = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+params = llama_cpp.llama_model_quantize_default_params()
+params.ftype = ftype
+params.allow_requantize = True
+params.nthread = threads
+sys.exit(llama_cpp.llama_model_quantize(src.encode(), dst.encode(), ctypes.byref(params)))
+"""
+
+
+LLAMA_CHECK = r"""
+import sys, time, numpy as np, llama_cpp
+path, n = sys.argv[1], int(sys.argv[2])
+t = time.time()
+llm = llama_cpp.Llama(model_path=path, n_ctx=64, n_batch=64, n_threads=2, logits_all=True, verbose=False)
+t_load = time.time() - t
+prompt = llm.tokenize(b"Hello world, the", add_bos=False)
+llm.eval(prompt)
+out = []
+t = time.time()
+for _ in range(n):
+    row = np.asarray(llm.scores[llm.n_tokens - 1])
+    assert np.isfinite(row).all() and row.std() > 0, "non-finite or flat logits"
+    out.append(int(row.argmax()))
+    llm.eval([out[-1]])
+print(f"llama.cpp {llama_cpp.__version__}: {llm.metadata.get('general.architecture')} loaded in {t_load:.1f}s, "
+      f"prompt {prompt}, greedy {out}, {n / (time.time() - t):.2f} tok/s")
+"""
+
+
+def llama_check(path: str, n_tokens: int = 4) -> None:
+    """Load the file with llama.cpp (llama-cpp-python from .venv-bench) and decode a few tokens."""
+    import subprocess
+    r = subprocess.run([_bench_python(), "-c", LLAMA_CHECK, path, str(n_tokens)])
+    if r.returncode != 0:
+        raise SystemExit(f"llama.cpp could not load or decode {path}")
+
+
+def llama_quantize(src: str, dst: str, ftype: int) -> None:
+    import subprocess
+    r = subprocess.run([_bench_python(), "-c", LLAMA_QUANTIZE, src, dst, str(ftype), str(os.cpu_count() or 1)])
+    if r.returncode != 0:
+        raise SystemExit(f"llama_model_quantize failed ({r.returncode})")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--preset", choices=sorted(PRESETS), required=True)
@@ -423,9 +683,14 @@ def main() -> int:
                     help="RWKV: store the LoRA matrices in --type too when their rows (ne0) are a multiple "
                          "of its block size (llama.cpp's quantizer never does; default: F32/F16 as llama.cpp)")
     ap.add_argument("--out", required=True, help="output .gguf path")
+    ap.add_argument("--layers", type=int, help="override the preset's layer count")
+    ap.add_argument("--check", action="store_true",
+                    help="afterwards load the file with llama.cpp (.venv-bench) and greedy-decode 4 tokens")
     args = ap.parse_args()
 
-    p = PRESETS[args.preset]
+    p = dict(PRESETS[args.preset])
+    if args.layers:
+        p["n_layer"] = args.layers
     qtype = TYPES[args.type]
     out_dir = os.path.dirname(os.path.abspath(args.out))
     os.makedirs(out_dir, exist_ok=True)
@@ -436,6 +701,17 @@ def main() -> int:
         name = f"synthetic {args.preset} {args.type}"
         if p["arch"] in ("rwkv6", "rwkv7"):
             write_rwkv(tmp, p, qtype, args.seed, name, quantize_lora=args.quantize_lora)
+        elif p["arch"] in TRANSFORMER_ARCHS and args.preset != "demo-moe":
+            if qtype == QT.Q4_K:
+                fd2, src = tempfile.mkstemp(prefix=".synthetic-q8_0-", suffix=".gguf", dir=out_dir)
+                os.close(fd2)
+                try:
+                    write_transformer(src, p, QT.Q8_0, args.seed, name)
+                    llama_quantize(src, tmp, FILE_TYPE[QT.Q4_K])
+                finally:
+                    os.unlink(src)
+            else:
+                write_transformer(tmp, p, qtype, args.seed, name)
         else:
             if qtype == QT.Q4_K:
                 raise SystemExit("--type q4_K is only implemented for the RWKV presets")
@@ -449,6 +725,8 @@ def main() -> int:
             os.unlink(tmp)
         raise
     print(f"wrote {args.out} ({os.path.getsize(args.out) / 2**20:.1f} MiB)", file=sys.stderr)
+    if args.check:
+        llama_check(args.out)
     return 0
 
 
