@@ -16,8 +16,9 @@ struct TransformerFixture: Sendable, CustomStringConvertible {
     static let names = ["llama", "mixtral", "qwen2", "qwen2moe", "qwen3moe", "olmoe"]
     static let all: [TransformerFixture] = names.flatMap { n in
         [TransformerFixture(name: n, type: "f32", cache: .f32), TransformerFixture(name: n, type: "f32", cache: .f16),
-         TransformerFixture(name: n, type: "q8_0", cache: .f16), TransformerFixture(name: n, type: "q4_0", cache: .f16)]
-    }
+         TransformerFixture(name: n, type: "q8_0", cache: .f32), TransformerFixture(name: n, type: "q8_0", cache: .f16),
+         TransformerFixture(name: n, type: "q4_0", cache: .f32)]
+    } + ["llama-q4k", "qwen3moe-q4k"].map { TransformerFixture(name: $0, type: "q4_k_m", cache: .f32) }
 }
 
 /// Tests/Fixtures/transformers (ROOST_TRANSFORMER_FIXTURES overrides).
@@ -44,6 +45,8 @@ private struct FixtureExpected: Decodable {
     let files: [String: String]
     let recommended_tolerances: [String: Tolerance]
     let llama_cpp: [String: LlamaCpp]?
+    /// llama.cpp's prompt logits on each committed quantized file (F32 KV cache).
+    let llama_cpp_logits: [String: [[Float]]]?
 }
 
 @Suite struct TransformerFixtureTests {
@@ -81,6 +84,18 @@ private struct FixtureExpected: Decodable {
             if Ops.argmax(got, n: v) == Ops.argmax(row, n: v) { argmaxAgree += 1 }
         }
         let rel = maxAbs / max(scale, 1e-30)
+        // Quantized files: against llama.cpp on the same file (same weight and activation
+        // quantization, F32 KV cache).
+        var cppAbs = 0.0, cppScale = 0.0
+        if let cpp = exp.llama_cpp_logits?[f.type] {
+            for (t, row) in cpp.enumerated() {
+                for (a, b) in zip(runner.logits(row: t), row) {
+                    cppAbs = max(cppAbs, abs(Double(a) - Double(b)))
+                    cppScale = max(cppScale, abs(Double(b)))
+                }
+            }
+        }
+        let cppRel = cppAbs / max(cppScale, 1e-30)
         // Greedy continuation.
         var greedy: [Int32] = []
         let step = try TransformerRunner(model: model, maxTokens: 1, maxBatch: 1, pool: pool, allLogits: false)
@@ -94,7 +109,8 @@ private struct FixtureExpected: Decodable {
         let cppGreedy = exp.llama_cpp?[f.type]?.greedy
         print("fixture \(f): max abs \(maxAbs), rel \(rel), argmax \(argmaxAgree)/\(exp.logits.count), "
               + "greedy vs transformers \(firstDiff.map { "diverges at \($0)" } ?? "identical"), "
-              + "vs llama.cpp \(cppGreedy.map { $0 == greedy ? "identical" : "differs" } ?? "n/a")")
+              + "vs llama.cpp \(cppGreedy.map { $0 == greedy ? "identical" : "differs" } ?? "n/a")"
+              + (cppScale > 0 ? "; logits vs llama.cpp max abs \(cppAbs), rel \(cppRel)" : ""))
         let tol = exp.recommended_tolerances[f.type]
         if f.type == "f32" {
             // F32 cache: the fixture's F32 tolerance; F16 cache: keys and values rounded to
@@ -107,6 +123,13 @@ private struct FixtureExpected: Decodable {
             }
         } else {
             if let tol { #expect(maxAbs <= tol.max_abs, "\(f): logits differ by \(maxAbs), tolerance \(tol.max_abs)") }
+            if f.cache == .f32, cppScale > 0 {
+                // Same weights, same activation quantization, F32 KV cache as llama.cpp's run:
+                // float rounding only (~3e-7), unless a near tie between two experts' router
+                // probabilities picks the other expert (qwen2moe q8_0: 2.6e-3).
+                #expect(cppRel <= 5e-3, "\(f): logits differ from llama.cpp's by \(cppAbs) (\(cppRel) relative)")
+                if let cppGreedy { #expect(greedy == cppGreedy, "\(f): greedy continuation differs from llama.cpp's") }
+            }
         }
     }
 }
