@@ -52,6 +52,8 @@ struct RandomTransformerSpec: Sendable {
     var declaredExpertsUsed: Int?
     var omitKeyLength = false
     var skipTensor: String?
+    /// More metadata (rope scaling keys, ...).
+    var extraMetadata: [String: GGUFValue] = [:]
 }
 
 /// A random model's file and its F32 tensors (pre-quantization values, ggml order:
@@ -90,6 +92,9 @@ func makeRandomTransformer(_ s: RandomTransformerSpec) throws -> RandomTransform
         if v == .qwen2moe {
             w.add("\(a).expert_shared_feed_forward_length", .uint32(UInt32(s.sharedFeedForward)))
         }
+    }
+    for key in s.extraMetadata.keys.sorted() {
+        if let value = s.extraMetadata[key] { w.add(key, value) }
     }
     var rng = SplitMix64(seed: s.seed)
     let kernels = try Kernels(path: .ref)

@@ -63,6 +63,22 @@ private func relError(_ a: [Float], _ b: [Double]) -> (abs: Double, rel: Double)
         #expect(worst.rel < bound, "\(variant) \(cache): logits differ from the reference by \(worst.abs) (\(worst.rel) relative)")
     }
 
+    /// Partial rotary dims (`rope.dimension_count` < head size), both pair layouts.
+    @Test(arguments: [TransformerVariant.llama, .qwen3moe])
+    func partialRotaryMatchesReference(_ variant: TransformerVariant) throws {
+        let r = try makeRandomTransformer(RandomTransformerSpec(variant: variant, ropeDims: 8, seed: 12))
+        let model = try TransformerModel(file: try GGUFFile(bytes: r.bytes), kernels: Kernels.best, kvCache: .f32)
+        #expect(model.config.rope.dims == 8)
+        let tokens = randomTokens(9, vocabulary: model.config.vocabulary, seed: 3)
+        let runner = try TransformerRunner(model: model, maxTokens: 9, maxBatch: 1, pool: WorkerPool(threads: 2),
+                                           allLogits: true)
+        try runner.forward(tokens, state: model.makeState(), logits: .all)
+        for (t, row) in referenceLogits(r, tokens: tokens).enumerated() {
+            let e = relError(Array(runner.logits(row: t)), row)
+            #expect(e.rel < 2e-5, "\(variant) position \(t): \(e.rel) relative")
+        }
+    }
+
     /// Prefill in chunks of any size gives bitwise the logits and cache of token-by-token
     /// decode; `.all` rows are the decode steps' logits.
     @Test(arguments: TransformerCase.all)
