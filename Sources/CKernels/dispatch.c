@@ -60,6 +60,7 @@ static void fill_from_ref(roost_kernels *k) {
     if (!k->rope) k->rope = r->rope;
     if (!k->attn_f16) k->attn_f16 = r->attn_f16;
     if (!k->attn_f32) k->attn_f32 = r->attn_f32;
+    if (!k->attn_q8_0) k->attn_q8_0 = r->attn_q8_0;
 }
 
 static void init_tables(void) {
@@ -80,6 +81,7 @@ static void init_tables(void) {
         roost_register_avx2_kquants(&tables[ROOST_PATH_AVX2]);
         roost_register_avx2_wkv(&tables[ROOST_PATH_AVX2]);
         roost_register_avx2_attn(&tables[ROOST_PATH_AVX2]);
+        roost_register_avx2_attn_q8(&tables[ROOST_PATH_AVX2]);
         fill_from_ref(&tables[ROOST_PATH_AVX2]);
         available[ROOST_PATH_AVX2] = 1;
     }
@@ -102,6 +104,7 @@ static void init_tables(void) {
         if (!tables[ROOST_PATH_AVX512].rope) tables[ROOST_PATH_AVX512].rope = tables[ROOST_PATH_AVX2].rope;
         if (!tables[ROOST_PATH_AVX512].attn_f16) tables[ROOST_PATH_AVX512].attn_f16 = tables[ROOST_PATH_AVX2].attn_f16;
         if (!tables[ROOST_PATH_AVX512].attn_f32) tables[ROOST_PATH_AVX512].attn_f32 = tables[ROOST_PATH_AVX2].attn_f32;
+        if (!tables[ROOST_PATH_AVX512].attn_q8_0) tables[ROOST_PATH_AVX512].attn_q8_0 = tables[ROOST_PATH_AVX2].attn_q8_0;
         available[ROOST_PATH_AVX512] = 1;
     }
 #elif defined(__aarch64__)
@@ -109,6 +112,7 @@ static void init_tables(void) {
     roost_register_neon_kquants(&tables[ROOST_PATH_NEON]);
     roost_register_neon_wkv(&tables[ROOST_PATH_NEON]);
     roost_register_neon_attn(&tables[ROOST_PATH_NEON]);
+    roost_register_neon_attn_q8(&tables[ROOST_PATH_NEON]);
     fill_from_ref(&tables[ROOST_PATH_NEON]);
     available[ROOST_PATH_NEON] = 1;
 #endif

@@ -90,6 +90,11 @@ void roost_attn_f32_ref(int64_t n_q, int64_t head_dim, int64_t n_kv, const float
                         const float *k, const float *v, int64_t kv_stride, float scale, float *scores,
                         float *out, int64_t out_stride);
 void roost_register_avx2_attn(roost_kernels *k);
+void roost_register_avx2_attn_q8(roost_kernels *k);
+void roost_register_neon_attn_q8(roost_kernels *k);
+void roost_attn_q8_0_ref(int64_t n_q, int64_t head_dim, int64_t n_kv, const float *q, int64_t q_stride,
+                         const void *k, const void *v, int64_t kv_stride, float scale, float *scores, float *out,
+                         int64_t out_stride);
 void roost_register_neon_attn(roost_kernels *k);
 
 // Detected once by dispatch.c.

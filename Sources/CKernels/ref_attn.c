@@ -76,4 +76,5 @@ void roost_register_ref_attn(roost_kernels *k) {
     k->rope = rope_ref;
     k->attn_f16 = roost_attn_f16_ref;
     k->attn_f32 = roost_attn_f32_ref;
+    k->attn_q8_0 = roost_attn_q8_0_ref;
 }

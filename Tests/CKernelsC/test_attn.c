@@ -155,6 +155,47 @@ static void test_attention(const roost_kernels *k, const roost_kernels *ref, int
             }
             roost_test_check(ef <= 2e-6 * (mf + 1), "attn_f32 vs attn_f16 on the same values: %.3g", ef);
         }
+        // The same cache quantized to Q8_0 (head sizes that are multiples of 32): the ref against
+        // attn_f32 on the dequantized values, every path against the ref.
+        if (d % QK8_0 == 0 && ref->quantize[ROOST_TYPE_Q8_0] && ref->dequantize[ROOST_TYPE_Q8_0]) {
+            const int64_t row_bytes = stride / QK8_0 * (int64_t)sizeof(block_q8_0);
+            char *kq = xalloc((size_t)(nkv * row_bytes)), *vq = xalloc((size_t)(nkv * row_bytes));
+            float *kd = xalloc((size_t)(nkv * stride) * sizeof(float)), *vd = xalloc((size_t)(nkv * stride) * sizeof(float));
+            for (int64_t j = 0; j < nkv; j++) {
+                ref->quantize[ROOST_TYPE_Q8_0](kf + j * stride, kq + j * row_bytes, stride);
+                ref->quantize[ROOST_TYPE_Q8_0](vf + j * stride, vq + j * row_bytes, stride);
+                ref->dequantize[ROOST_TYPE_Q8_0](kq + j * row_bytes, kd + j * stride, stride);
+                ref->dequantize[ROOST_TYPE_Q8_0](vq + j * row_bytes, vd + j * stride, stride);
+            }
+            const int64_t qoff = off / QK8_0 * (int64_t)sizeof(block_q8_0);
+            float *o8 = xalloc((size_t)(nq * d) * sizeof(float)), *o8r = xalloc((size_t)(nq * d) * sizeof(float));
+            float *odq = xalloc((size_t)(nq * d) * sizeof(float)), *o81 = xalloc((size_t)(nq * d) * sizeof(float));
+            k->attn_q8_0(nq, d, nkv, q, d, kq + qoff, vq + qoff, row_bytes, scale, scores, o8, d);
+            ref->attn_q8_0(nq, d, nkv, q, d, kq + qoff, vq + qoff, row_bytes, scale, scores, o8r, d);
+            ref->attn_f32(nq, d, nkv, q, d, kd + off, vd + off, stride, scale, scores, odq, d);
+            for (int64_t h = 0; h < nq; h++)
+                k->attn_q8_0(1, d, nkv, q + h * d, d, kq + qoff, vq + qoff, row_bytes, scale, scores, o81 + h * d, d);
+            double e8 = 0, m8 = 0, eq = 0;
+            for (int64_t i = 0; i < nq * d; i++) {
+                e8 = fmax(e8, fabs(o8[i] - o8r[i]));
+                eq = fmax(eq, fabs(o8r[i] - odq[i]));
+                m8 = fmax(m8, fabs(o8r[i]));
+            }
+            roost_test_check(e8 <= 2e-6 * (m8 + 1), "attn_q8_0 n_q=%lld d=%lld n_kv=%lld: differs from ref by %.3g",
+                             (long long)nq, (long long)d, (long long)nkv, e8);
+            roost_test_check(eq <= 2e-6 * (m8 + 1), "attn_q8_0 ref n_q=%lld d=%lld n_kv=%lld: vs attn_f32 on the dequantized cache %.3g",
+                             (long long)nq, (long long)d, (long long)nkv, eq);
+            roost_test_check(memcmp(o8, o81, (size_t)(nq * d) * sizeof(float)) == 0,
+                             "attn_q8_0: a row depends on the other rows of the call");
+            free(kq);
+            free(vq);
+            free(kd);
+            free(vd);
+            free(o8);
+            free(o8r);
+            free(odq);
+            free(o81);
+        }
         free(kf);
         free(vf);
         free(of);
@@ -194,8 +235,11 @@ static void test_attention(const roost_kernels *k, const roost_kernels *ref, int
 }
 
 void roost_test_attn(const roost_kernels *k, const roost_kernels *ref, int is_ref, uint64_t *rng) {
-    roost_test_check(k->rope != NULL && k->attn_f16 != NULL && k->attn_f32 != NULL, "transformer kernels missing");
-    if (!k->rope || !k->attn_f16 || !k->attn_f32 || !ref->rope || !ref->attn_f16 || !ref->attn_f32) return;
+    roost_test_check(k->rope != NULL && k->attn_f16 != NULL && k->attn_f32 != NULL && k->attn_q8_0 != NULL,
+                     "transformer kernels missing");
+    if (!k->rope || !k->attn_f16 || !k->attn_f32 || !k->attn_q8_0 || !ref->rope || !ref->attn_f16 || !ref->attn_f32 ||
+        !ref->attn_q8_0)
+        return;
     test_rope(k, ref, is_ref, rng);
     test_attention(k, ref, is_ref, rng);
 }

@@ -133,6 +133,13 @@ typedef void (*roost_attn_f32_fn)(int64_t n_q, int64_t head_dim, int64_t n_kv, c
                                   int64_t q_stride, const float *k, const float *v, int64_t kv_stride,
                                   float scale, float *scores, float *out, int64_t out_stride);
 
+// The same over a Q8_0 KV cache: each cached head vector is head_dim / 32 ggml block_q8_0
+// (an F16 scale d and 32 int8 values; head_dim a multiple of 32), position j's at
+// (const char *)k + j * kv_stride (bytes). Keys and values are d * q.
+typedef void (*roost_attn_q8_0_fn)(int64_t n_q, int64_t head_dim, int64_t n_kv, const float *q,
+                                   int64_t q_stride, const void *k, const void *v, int64_t kv_stride,
+                                   float scale, float *scores, float *out, int64_t out_stride);
+
 // One kernel path's table. A NULL entry means "not available for this type"; the
 // tables returned by roost_kernels_for() are complete: entries a SIMD path does not
 // implement are filled with the ref path's function (compare the pointer with the ref
@@ -148,6 +155,7 @@ typedef struct roost_kernels {
     roost_rope_fn rope;                               // transformers: rotary embedding
     roost_attn_f16_fn attn_f16;                       // transformers: attention over an F16 KV cache
     roost_attn_f32_fn attn_f32;                       // transformers: attention over an F32 KV cache
+    roost_attn_q8_0_fn attn_q8_0;                     // transformers: attention over a Q8_0 KV cache
 } roost_kernels;
 
 typedef enum roost_path {
