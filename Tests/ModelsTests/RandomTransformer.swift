@@ -54,6 +54,8 @@ struct RandomTransformerSpec: Sendable {
     var skipTensor: String?
     /// More metadata (rope scaling keys, ...).
     var extraMetadata: [String: GGUFValue] = [:]
+    /// More F32 tensors (rope_freqs.weight, ...).
+    var extraTensors: [String: [Float]] = [:]
 }
 
 /// A random model's file and its F32 tensors (pre-quantization values, ggml order:
@@ -154,6 +156,9 @@ func makeRandomTransformer(_ s: RandomTransformerSpec) throws -> RandomTransform
         try w.addTensor(name: name, type: GGMLType(rawValue: t.rawValue) ?? .f32, dims: dims, data: data)
     }
 
+    for name in s.extraTensors.keys.sorted() {
+        if let values = s.extraTensors[name] { try vector(name, values) }
+    }
     try matrix("token_embd.weight", inputs: e, outputs: s.vocabulary, type: s.matrixType, gain: 8)
     try vector("output_norm.weight", floats(e, center: 1, spread: 0.2))
     if v != .qwen2 { // qwen2 here ties the head to the embedding

@@ -72,6 +72,26 @@ private func ggmlRopeCache(pos: Float, nDims: Int, base: Float, freqScale: Float
         }
     }
 
+    /// Llama 3's rope scaling as the converter writes it: `rope_freqs.weight` divides each
+    /// pair's frequency.
+    @Test func ropeFreqsDivideTheFrequencies() throws {
+        let factors: [Float] = [1, 1, 2, 4, 8, 8, 8, 8]
+        let r = try makeRandomTransformer(RandomTransformerSpec(variant: .llama, seed: 2,
+                                                                extraTensors: ["rope_freqs.weight": factors]))
+        let m = try TransformerModel(file: try GGUFFile(bytes: r.bytes), kernels: Kernels.best)
+        let rope = m.config.rope
+        #expect(rope.layout == .normal && rope.dims == 16)
+        for i in 0..<8 {
+            let want = pow(10000, -2 * Double(i) / 16) / Double(factors[i])
+            #expect(abs(rope.frequencies[i] - want) <= 1e-12 * want, "pair \(i)")
+        }
+        let bad = try makeRandomTransformer(RandomTransformerSpec(variant: .llama, seed: 2,
+                                                                  extraTensors: ["rope_freqs.weight": [1, 2, 3]]))
+        #expect(throws: ModelError.wrongShape(tensor: "rope_freqs.weight", expected: [8], found: [3])) {
+            _ = try TransformerModel(file: try GGUFFile(bytes: bad.bytes), kernels: Kernels.best)
+        }
+    }
+
     @Test func unknownScalingTypeIsRefused() {
         #expect(throws: ModelError.badMetadata(key: "qwen2.rope.scaling.type", expected: "none, linear or yarn",
                                                found: "longrope")) {

@@ -19,6 +19,7 @@ struct TransformerFixture: Sendable, CustomStringConvertible {
          TransformerFixture(name: n, type: "q8_0", cache: .f32), TransformerFixture(name: n, type: "q8_0", cache: .f16),
          TransformerFixture(name: n, type: "q4_0", cache: .f32)]
     } + ["llama-q4k", "qwen3moe-q4k"].map { TransformerFixture(name: $0, type: "q4_k_m", cache: .f32) }
+        + [TransformerFixture(name: "qwen3moe", type: "f32", cache: .q8_0), TransformerFixture(name: "qwen3moe-q4k", type: "q4_k_m", cache: .q8_0)]
 }
 
 /// Tests/Fixtures/transformers (ROOST_TRANSFORMER_FIXTURES overrides).
@@ -115,7 +116,14 @@ private struct FixtureExpected: Decodable {
         if f.type == "f32" {
             // F32 cache: the fixture's F32 tolerance; F16 cache: keys and values rounded to
             // 11 significant bits, within 1e-3 relative.
-            let bound = f.cache == .f32 ? (tol?.max_rel ?? 1e-4) : max(1e-3, tol?.max_rel ?? 0)
+            let bound: Double
+            switch f.cache {
+            case .f32: bound = tol?.max_rel ?? 1e-4
+            case .f16: bound = max(1e-3, tol?.max_rel ?? 0)
+            // Keys and values to 8 bits per block of 32: llama.cpp with a Q8_0 cache (flash
+            // attention) on qwen3moe's F32 file measured 0.0871 relative (here 0.0875).
+            case .q8_0: bound = 0.1
+            }
             #expect(rel <= bound, "\(f): logits differ by \(maxAbs) (\(rel) relative, bound \(bound))")
             if let d = firstDiff {
                 let margin = exp.greedy_top2_margins?[d] ?? 1

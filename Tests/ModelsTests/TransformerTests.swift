@@ -12,11 +12,22 @@ struct TransformerCase: CustomStringConvertible, Sendable {
 
     static let all: [TransformerCase] = TransformerVariant.allCases.flatMap { v in
         [QuantType.f32, .q8_0, .q4_0].map { TransformerCase(variant: v, type: $0) }
-            + [TransformerCase(variant: v, type: .f16, cache: .f32)]
+            + [TransformerCase(variant: v, type: .f16, cache: .f32), TransformerCase(variant: v, type: .q8_0, cache: .q8_0)]
+    }
+
+    /// The random model's spec: heads of 32 dims for a Q8_0 cache.
+    static func spec(_ variant: TransformerVariant, type: QuantType = .f32, cache: KVCacheType, seed: UInt64) -> RandomTransformerSpec {
+        var s = RandomTransformerSpec(variant: variant, matrixType: type, seed: seed)
+        if cache == .q8_0 {
+            s.heads = 4
+            s.kvHeads = 2
+            s.headDim = 32
+        }
+        return s
     }
 
     func load(seed: UInt64) throws -> TransformerModel {
-        let r = try makeRandomTransformer(RandomTransformerSpec(variant: variant, matrixType: type, seed: seed))
+        let r = try makeRandomTransformer(TransformerCase.spec(variant, type: type, cache: cache, seed: seed))
         return try TransformerModel(file: try GGUFFile(bytes: r.bytes), kernels: Kernels.best, kvCache: cache)
     }
 }
@@ -36,9 +47,9 @@ private func relError(_ a: [Float], _ b: [Double]) -> (abs: Double, rel: Double)
 @Suite struct TransformerTests {
     /// The model against a plain double-precision forward written from the architectures'
     /// definitions: RoPE layout, GQA, q/k norms, biases, routing and the shared expert.
-    @Test(arguments: TransformerVariant.allCases, [KVCacheType.f16, .f32])
+    @Test(arguments: TransformerVariant.allCases, [KVCacheType.f16, .f32, .q8_0])
     func matchesReferenceForward(_ variant: TransformerVariant, _ cache: KVCacheType) throws {
-        let r = try makeRandomTransformer(RandomTransformerSpec(variant: variant, seed: 3))
+        let r = try makeRandomTransformer(TransformerCase.spec(variant, cache: cache, seed: 3))
         let model = try TransformerModel(file: try GGUFFile(bytes: r.bytes), kernels: Kernels.best, kvCache: cache)
         let pool = WorkerPool(threads: 2)
         let tokens = randomTokens(12, vocabulary: model.config.vocabulary, seed: 7)
@@ -59,7 +70,12 @@ private func relError(_ a: [Float], _ b: [Double]) -> (abs: Double, rel: Double)
         print("reference agreement \(variant) \(cache) cache: max abs \(worst.abs), rel \(worst.rel)")
         // F16 keys and values (rounding 2^-11) are the main difference; with an F32 cache,
         // float rounding only.
-        let bound = cache == .f16 ? 2e-3 : 2e-5
+        let bound: Double
+        switch cache {
+        case .f16: bound = 2e-3
+        case .f32: bound = 2e-5
+        case .q8_0: bound = 2e-2
+        }
         #expect(worst.rel < bound, "\(variant) \(cache): logits differ from the reference by \(worst.abs) (\(worst.rel) relative)")
     }
 
@@ -185,6 +201,14 @@ private func relError(_ a: [Float], _ b: [Double]) -> (abs: Double, rel: Double)
         #expect(throws: ModelError.self) { try other.makeState().restore(from: blob) }
         #expect(throws: ModelError.self) { try other.makeState().assign(from: straight) }
         #expect(model.stateBytes(tokens: 10) == 10 * model.config.layers * 2 * model.config.kvWidth * 2)
+        // A state of another cache type is refused.
+        let r32 = try makeRandomTransformer(RandomTransformerSpec(variant: variant, matrixType: .q8_0, seed: 8))
+        let m32 = try TransformerModel(file: try GGUFFile(bytes: r32.bytes), kernels: Kernels.best, kvCache: .f32)
+        #expect(throws: ModelError.self) { try m32.makeState().restore(from: blob) }
+        // Q8_0 caches need heads of a multiple of 32 dims.
+        #expect(throws: ModelError.self) {
+            _ = try TransformerModel(file: try GGUFFile(bytes: r32.bytes), kernels: Kernels.best, kvCache: .q8_0)
+        }
     }
 
     @Test func contextFullIsATypedError() throws {

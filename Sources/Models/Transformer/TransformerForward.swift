@@ -252,18 +252,21 @@ extension TransformerModel {
                 rope(Int64(cfg.heads), Int64(d), Int64(nRot), neox, cs, qr)
                 rope(Int64(cfg.kvHeads), Int64(d), Int64(nRot), neox, cs, kr)
                 let s = cols.state(t)
-                let row = ws.positions[t] * kvw
+                let row = ws.positions[t] * s.shape.rowBytes
+                let kc = s.keys(i) + row, vc = s.values(i) + row
                 switch kvType {
                 case .f16:
-                    let kc = s.keys(i).assumingMemoryBound(to: UInt16.self) + row
-                    let vc = s.values(i).assumingMemoryBound(to: UInt16.self) + row
+                    let k16 = kc.assumingMemoryBound(to: UInt16.self), v16 = vc.assumingMemoryBound(to: UInt16.self)
                     for j in 0..<kvw {
-                        kc[j] = roost_fp32_to_fp16(kr[j])
-                        vc[j] = roost_fp32_to_fp16(vr[j])
+                        k16[j] = roost_fp32_to_fp16(kr[j])
+                        v16[j] = roost_fp32_to_fp16(vr[j])
                     }
                 case .f32:
-                    (s.keys(i).assumingMemoryBound(to: Float.self) + row).update(from: kr, count: kvw)
-                    (s.values(i).assumingMemoryBound(to: Float.self) + row).update(from: vr, count: kvw)
+                    kc.assumingMemoryBound(to: Float.self).update(from: kr, count: kvw)
+                    vc.assumingMemoryBound(to: Float.self).update(from: vr, count: kvw)
+                case .q8_0:
+                    quantizeQ8(kr, kc, Int64(kvw))
+                    quantizeQ8(vr, vc, Int64(kvw))
                 }
             }
         }
@@ -296,17 +299,21 @@ extension TransformerModel {
             let s = cols.state(t)
             let o = t * qw + h * g * d
             let n = Int64(ws.positions[t] + 1)
+            let hb = h * s.shape.headBytes
             switch kvCache {
             case .f16:
                 attentionF16(Int64(g), Int64(d), n, ws.q + o, Int64(d),
-                             s.keys(i).assumingMemoryBound(to: UInt16.self) + h * d,
-                             s.values(i).assumingMemoryBound(to: UInt16.self) + h * d, Int64(kvw), scale, sc,
+                             (s.keys(i) + hb).assumingMemoryBound(to: UInt16.self),
+                             (s.values(i) + hb).assumingMemoryBound(to: UInt16.self), Int64(kvw), scale, sc,
                              ws.att + o, Int64(d))
             case .f32:
                 attentionF32(Int64(g), Int64(d), n, ws.q + o, Int64(d),
-                             s.keys(i).assumingMemoryBound(to: Float.self) + h * d,
-                             s.values(i).assumingMemoryBound(to: Float.self) + h * d, Int64(kvw), scale, sc,
+                             (s.keys(i) + hb).assumingMemoryBound(to: Float.self),
+                             (s.values(i) + hb).assumingMemoryBound(to: Float.self), Int64(kvw), scale, sc,
                              ws.att + o, Int64(d))
+            case .q8_0:
+                attentionQ8(Int64(g), Int64(d), n, ws.q + o, Int64(d), s.keys(i) + hb, s.values(i) + hb,
+                            Int64(s.shape.rowBytes), scale, sc, ws.att + o, Int64(d))
             }
         }
     }

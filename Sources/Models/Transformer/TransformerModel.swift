@@ -46,6 +46,8 @@ public final class TransformerModel: @unchecked Sendable {
     let rope: roost_rope_fn
     let attentionF16: roost_attn_f16_fn
     let attentionF32: roost_attn_f32_fn
+    let attentionQ8: roost_attn_q8_0_fn
+    let quantizeQ8: roost_quantize_fn
     /// Element type of the KV caches this model's states hold.
     public let kvCache: KVCacheType
 
@@ -61,15 +63,22 @@ public final class TransformerModel: @unchecked Sendable {
               let spec = TransformerSpec.of(arch)
         else { throw .unsupportedArchitecture(found: file.architecture) }
         guard let table = roost_kernels_for(kernels.path.rawValue), let rope = table.pointee.rope,
-              let attentionF16 = table.pointee.attn_f16, let attentionF32 = table.pointee.attn_f32
+              let attentionF16 = table.pointee.attn_f16, let attentionF32 = table.pointee.attn_f32,
+              let attentionQ8 = table.pointee.attn_q8_0, let quantizeQ8 = kernels.quantizer(forWeight: .q8_0)
         else { throw .noKernel(tensor: "(RoPE and attention)", type: "f32", path: kernels.path.name) }
         self.rope = rope
         self.attentionF16 = attentionF16
         self.attentionF32 = attentionF32
+        self.attentionQ8 = attentionQ8
+        self.quantizeQ8 = quantizeQ8
         self.kvCache = kvCache
         let arena = FloatArena()
         let l = WeightLoader(file: file, kernels: kernels, arena: arena)
         let cfg = try TransformerConfig.read(l, spec: spec)
+        if kvCache == .q8_0 && cfg.headDim % 32 != 0 {
+            throw .badMetadata(key: TransformerNames.keyLength(arch.rawValue),
+                               expected: "a multiple of 32 for a Q8_0 KV cache", found: "\(cfg.headDim)")
+        }
         self.config = cfg
         self.file = file
         self.kernels = kernels
@@ -168,7 +177,7 @@ public final class TransformerModel: @unchecked Sendable {
     public var fileWeightBytes: Int { file.tensors.reduce(0) { $0 + $1.byteCount } }
 
     /// Bytes of KV cache per token: K and V of every layer.
-    public var kvBytesPerToken: Int { config.layers * 2 * config.kvWidth * kvCache.bytes }
+    public var kvBytesPerToken: Int { config.layers * 2 * kvCache.bytes(config.kvWidth) }
 
     public func makeState() -> TransformerState {
         TransformerState(shape: KVShape(config, element: kvCache), fingerprint: fingerprint)

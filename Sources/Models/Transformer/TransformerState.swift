@@ -6,11 +6,16 @@ public enum KVCacheType: Sendable, Equatable, CustomStringConvertible {
     case f16
     /// Exact keys and values (the F32 oracles' precision).
     case f32
+    /// About half of F16's memory: each head vector as ggml Q8_0 blocks of 32 (an F16 scale
+    /// and 32 int8 values, 34 bytes); the head size must be a multiple of 32.
+    case q8_0
 
-    public var bytes: Int {
+    /// Bytes of `elements` values (a multiple of 32 for Q8_0).
+    public func bytes(_ elements: Int) -> Int {
         switch self {
-        case .f16: 2
-        case .f32: 4
+        case .f16: elements * 2
+        case .f32: elements * 4
+        case .q8_0: elements / 32 * 34
         }
     }
 
@@ -19,6 +24,7 @@ public enum KVCacheType: Sendable, Equatable, CustomStringConvertible {
         switch self {
         case .f16: 1
         case .f32: 2
+        case .q8_0: 3
         }
     }
 
@@ -26,6 +32,7 @@ public enum KVCacheType: Sendable, Equatable, CustomStringConvertible {
         switch self {
         case .f16: "f16"
         case .f32: "f32"
+        case .q8_0: "q8_0"
         }
     }
 }
@@ -51,7 +58,9 @@ public struct KVShape: Sendable, Equatable {
     /// Elements of one position's keys (or values) in one layer: Hkv * D.
     var rowElements: Int { kvHeads * headDim }
     /// Bytes of one position's keys (or values) in one layer.
-    var rowBytes: Int { rowElements * element.bytes }
+    var rowBytes: Int { element.bytes(rowElements) }
+    /// Bytes of one head's keys (or values) at one position.
+    var headBytes: Int { element.bytes(headDim) }
 }
 
 /// The KV cache of one sequence: per layer, keys and values as F16 (or F32), laid out
@@ -153,7 +162,7 @@ public final class TransformerState: @unchecked Sendable {
     ///     "ROOSTKVC"                        8 bytes magic
     ///     format version                    u32 (1)
     ///     architecture                      u8 length + ASCII
-    ///     layers, Hkv, D, element type      4 x u32 (element type 1 = F16, 2 = F32)
+    ///     layers, Hkv, D, element type      4 x u32 (element type 1 = F16, 2 = F32, 3 = Q8_0)
     ///     token count                       u64
     ///     model fingerprint                 u64
     ///     per layer: keys, then values      token count * Hkv * D elements each
