@@ -193,6 +193,15 @@ private func relError(_ a: [Float], _ b: [Double]) -> (abs: Double, rel: Double)
         try target.assign(from: c2)
         #expect(target.serialized() == straight.serialized())
 
+        // The empty state round-trips.
+        let empty = model.makeState()
+        let emptyBlob = empty.serialized()
+        let back = model.makeState()
+        try back.restore(from: emptyBlob)
+        #expect(back.tokenCount == 0 && back.serialized() == emptyBlob)
+        try back.restore(from: blob)
+        #expect(back.serialized() == blob)
+
         // Corrupt bytes, another model.
         var bad = blob
         bad[bad.count / 2] ^= 0x40

@@ -186,7 +186,7 @@ public final class TransformerState: @unchecked Sendable {
         put64(&out, UInt64(tokenCount))
         put64(&out, fingerprint)
         let n = tokenCount * row
-        for l in 0..<shape.layers {
+        for l in 0..<shape.layers where n > 0 {
             for buf in [keys[l], values[l]] {
                 // Little-endian hosts only (x86-64, AArch64): the bytes as they are.
                 out += UnsafeRawBufferPointer(start: buf, count: n)
@@ -236,8 +236,8 @@ public final class TransformerState: @unchecked Sendable {
         var o = r.position
         bytes.withUnsafeBytes { src in
             guard let base = src.baseAddress else { return }
-            for l in 0..<shape.layers {
-                for buf in [keys[l], values[l]] where n > 0 {
+            for l in 0..<shape.layers where n > 0 {
+                for buf in [keys[l], values[l]] {
                     buf.copyMemory(from: base + o, byteCount: n)
                     o += n
                 }
