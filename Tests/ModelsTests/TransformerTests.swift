@@ -64,8 +64,11 @@ private func relError(_ a: [Float], _ b: [Double]) -> (abs: Double, rel: Double)
             #expect(got.count == v)
             let e = relError(got, row)
             if e.rel > worst.rel { worst = e }
-            #expect(Ops.argmax(runner.logits(row: t).baseAddress!, n: v) == row.indices.max { row[$0] < row[$1] } ?? -1 || e.rel < 1e-3,
-                    "\(variant) position \(t): argmax differs")
+            // Same argmax, unless the reference's top two are closer than the error.
+            let sorted = row.sorted(by: >)
+            let refArgmax = row.firstIndex(of: sorted[0]) ?? -1
+            #expect(Ops.argmax(got, n: v) == refArgmax || sorted[0] - sorted[1] < 2 * e.abs,
+                    "\(variant) \(cache) position \(t): argmax differs")
         }
         print("reference agreement \(variant) \(cache) cache: max abs \(worst.abs), rel \(worst.rel)")
         // F16 keys and values (rounding 2^-11) are the main difference; with an F32 cache,
@@ -267,7 +270,10 @@ private func relError(_ a: [Float], _ b: [Double]) -> (abs: Double, rel: Double)
 @Suite struct TransformerBrokenFileTests {
     private func load(_ s: RandomTransformerSpec) throws(ModelError) -> TransformerModel {
         let r: RandomTransformer
-        do { r = try makeRandomTransformer(s) } catch { return try TransformerModel(file: try! GGUFFile(bytes: []), kernels: Kernels.best) }
+        do { r = try makeRandomTransformer(s) } catch {
+            Issue.record("could not write the test model: \(error)")
+            throw .corruptState("test setup")
+        }
         let f: GGUFFile
         do { f = try GGUFFile(bytes: r.bytes) } catch { throw .file(error) }
         return try TransformerModel(file: f, kernels: Kernels.best)
