@@ -57,6 +57,10 @@ static void fill_from_ref(roost_kernels *k) {
     }
     if (!k->wkv6) k->wkv6 = r->wkv6;
     if (!k->wkv7) k->wkv7 = r->wkv7;
+    if (!k->rope) k->rope = r->rope;
+    if (!k->attn_f16) k->attn_f16 = r->attn_f16;
+    if (!k->attn_f32) k->attn_f32 = r->attn_f32;
+    if (!k->attn_q8_0) k->attn_q8_0 = r->attn_q8_0;
 }
 
 static void init_tables(void) {
@@ -69,12 +73,15 @@ static void init_tables(void) {
     roost_register_ref_legacy(&tables[ROOST_PATH_REF]);
     roost_register_ref_kquants(&tables[ROOST_PATH_REF]);
     roost_register_ref_wkv(&tables[ROOST_PATH_REF]);
+    roost_register_ref_attn(&tables[ROOST_PATH_REF]);
     available[ROOST_PATH_REF] = 1;
 #if defined(__x86_64__)
     if (roost_cpu.avx2 && roost_cpu.fma && roost_cpu.f16c) {
         roost_register_avx2_legacy(&tables[ROOST_PATH_AVX2]);
         roost_register_avx2_kquants(&tables[ROOST_PATH_AVX2]);
         roost_register_avx2_wkv(&tables[ROOST_PATH_AVX2]);
+        roost_register_avx2_attn(&tables[ROOST_PATH_AVX2]);
+        roost_register_avx2_attn_q8(&tables[ROOST_PATH_AVX2]);
         fill_from_ref(&tables[ROOST_PATH_AVX2]);
         available[ROOST_PATH_AVX2] = 1;
     }
@@ -94,12 +101,18 @@ static void init_tables(void) {
         }
         if (!tables[ROOST_PATH_AVX512].wkv6) tables[ROOST_PATH_AVX512].wkv6 = tables[ROOST_PATH_AVX2].wkv6;
         if (!tables[ROOST_PATH_AVX512].wkv7) tables[ROOST_PATH_AVX512].wkv7 = tables[ROOST_PATH_AVX2].wkv7;
+        if (!tables[ROOST_PATH_AVX512].rope) tables[ROOST_PATH_AVX512].rope = tables[ROOST_PATH_AVX2].rope;
+        if (!tables[ROOST_PATH_AVX512].attn_f16) tables[ROOST_PATH_AVX512].attn_f16 = tables[ROOST_PATH_AVX2].attn_f16;
+        if (!tables[ROOST_PATH_AVX512].attn_f32) tables[ROOST_PATH_AVX512].attn_f32 = tables[ROOST_PATH_AVX2].attn_f32;
+        if (!tables[ROOST_PATH_AVX512].attn_q8_0) tables[ROOST_PATH_AVX512].attn_q8_0 = tables[ROOST_PATH_AVX2].attn_q8_0;
         available[ROOST_PATH_AVX512] = 1;
     }
 #elif defined(__aarch64__)
     roost_register_neon_legacy(&tables[ROOST_PATH_NEON]);
     roost_register_neon_kquants(&tables[ROOST_PATH_NEON]);
     roost_register_neon_wkv(&tables[ROOST_PATH_NEON]);
+    roost_register_neon_attn(&tables[ROOST_PATH_NEON]);
+    roost_register_neon_attn_q8(&tables[ROOST_PATH_NEON]);
     fill_from_ref(&tables[ROOST_PATH_NEON]);
     available[ROOST_PATH_NEON] = 1;
 #endif

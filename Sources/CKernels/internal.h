@@ -80,6 +80,23 @@ void roost_register_neon_wkv(roost_kernels *k);
 void roost_kq_gemm_small_avx2(int type, int64_t n, int64_t nrows, const void *w, size_t row_bytes,
                               int64_t ncols, const void *a, size_t a_stride, float *y, int64_t y_stride);
 
+void roost_register_ref_attn(roost_kernels *k);
+// The ref attention (ref_attn.c); the SIMD paths use it for head sizes their vectors do
+// not divide.
+void roost_attn_f16_ref(int64_t n_q, int64_t head_dim, int64_t n_kv, const float *q, int64_t q_stride,
+                        const uint16_t *k, const uint16_t *v, int64_t kv_stride, float scale, float *scores,
+                        float *out, int64_t out_stride);
+void roost_attn_f32_ref(int64_t n_q, int64_t head_dim, int64_t n_kv, const float *q, int64_t q_stride,
+                        const float *k, const float *v, int64_t kv_stride, float scale, float *scores,
+                        float *out, int64_t out_stride);
+void roost_register_avx2_attn(roost_kernels *k);
+void roost_register_avx2_attn_q8(roost_kernels *k);
+void roost_register_neon_attn_q8(roost_kernels *k);
+void roost_attn_q8_0_ref(int64_t n_q, int64_t head_dim, int64_t n_kv, const float *q, int64_t q_stride,
+                         const void *k, const void *v, int64_t kv_stride, float scale, float *scores, float *out,
+                         int64_t out_stride);
+void roost_register_neon_attn(roost_kernels *k);
+
 // Detected once by dispatch.c.
 extern roost_cpu_features roost_cpu;
 

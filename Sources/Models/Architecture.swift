@@ -6,6 +6,12 @@ public enum Architecture: String, CaseIterable, Sendable {
     case rwkv5
     case rwkv6
     case rwkv7
+    /// Llama (dense), and Mixtral when `llama.expert_count` > 0.
+    case llama
+    case qwen2
+    case qwen2moe
+    case qwen3moe
+    case olmoe
     /// Mamba-1 (selective state space model, llama.cpp's `mamba`).
     case mamba
 
@@ -14,6 +20,15 @@ public enum Architecture: String, CaseIterable, Sendable {
         switch self {
         case .rwkv5, .rwkv6, .rwkv7: true
         case .mamba: false
+        case .llama, .qwen2, .qwen2moe, .qwen3moe, .olmoe: false
+        }
+    }
+
+    /// True for the attention-based families (a KV cache that grows with the sequence).
+    public var isTransformer: Bool {
+        switch self {
+        case .rwkv5, .rwkv6, .rwkv7, .mamba: false
+        case .llama, .qwen2, .qwen2moe, .qwen3moe, .olmoe: true
         }
     }
 }

@@ -29,6 +29,8 @@ public enum ModelError: Error, Equatable, Sendable, CustomStringConvertible {
     /// A batched step whose size, states or workspace do not fit (empty, larger than the
     /// workspace, token and state counts that differ, one state twice).
     case invalidBatch(String)
+    /// A sequence would hold `count` tokens, more than the model's context length `limit`.
+    case contextFull(count: Int, limit: Int)
 
     public var description: String {
         switch self {
@@ -48,6 +50,7 @@ public enum ModelError: Error, Equatable, Sendable, CustomStringConvertible {
         case let .stateMismatch(what): "state does not fit this model: \(what)"
         case let .corruptState(what): "state is corrupt: \(what)"
         case let .invalidBatch(what): "invalid batch: \(what)"
+        case let .contextFull(count, limit): "\(count) tokens exceed the context length \(limit)"
         }
     }
 }

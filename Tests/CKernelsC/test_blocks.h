@@ -51,3 +51,6 @@ void roost_test_check(int ok, const char *fmt, ...) __attribute__((format(printf
 // The WKV kernel tests of one path (test_wkv.c).
 struct roost_kernels;
 void roost_test_wkv(const struct roost_kernels *k, const struct roost_kernels *ref, int is_ref, uint64_t *rng);
+
+// The RoPE and attention kernel tests of one path (test_attn.c).
+void roost_test_attn(const struct roost_kernels *k, const struct roost_kernels *ref, int is_ref, uint64_t *rng);

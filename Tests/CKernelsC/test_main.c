@@ -460,6 +460,7 @@ int main(void) {
         test_quantize(k, ref, p == ROOST_PATH_REF, &rng);
         test_gemv_gemm(k, ref, p == ROOST_PATH_REF, &rng);
         roost_test_wkv(k, ref, p == ROOST_PATH_REF, &rng);
+        roost_test_attn(k, ref, p == ROOST_PATH_REF, &rng);
         int own = 0;
         for (int i = 0; i < N_WEIGHT_TYPES; i++) own += k->gemv[weight_types[i]] && (p == ROOST_PATH_REF || k->gemv[weight_types[i]] != ref->gemv[weight_types[i]]);
         printf("ckernels: path %-6s %ld passed, %ld failed (%d of %d weight types with own gemv)\n", name,

@@ -137,6 +137,46 @@ typedef void (*roost_wkv7_fn)(int64_t T, int64_t H, int64_t N, const float *r, c
                               const float *k, const float *v, const float *a, const float *b,
                               float *state, float *out);
 
+// RoPE of one token, in place: x holds n_heads vectors of head_dim floats (head h at
+// x + h * head_dim); the first n_rot (even, <= head_dim) dims of each head are rotated
+// pairwise, pair i < n_rot / 2 by the angle whose cosine is cs[i] and sine cs[n_rot / 2 + i]
+// (cs: [2][n_rot / 2], any attention scaling already folded in):
+//   x0' = x0 * cos - x1 * sin,  x1' = x0 * sin + x1 * cos
+// neox = 0 ("normal", llama.cpp's LLAMA_ROPE_TYPE_NORM): pair i is (x[2i], x[2i + 1]);
+// neox = 1 (LLAMA_ROPE_TYPE_NEOX): pair i is (x[i], x[i + n_rot / 2]). Dims from n_rot on
+// are left as they are. Every product and sum is rounded separately (no fused
+// multiply-add), so every path gives the ref's bits.
+typedef void (*roost_rope_fn)(int64_t n_heads, int64_t head_dim, int64_t n_rot, int32_t neox,
+                              const float *cs, float *x);
+
+// Attention of n_q query heads that share one KV head (grouped-query attention), for one
+// query position, over the first n_kv positions of an F16 KV cache (causal attention:
+// the caller passes n_kv = the query's position + 1).
+// q:      n_q rows of head_dim floats, row h at q + h * q_stride
+// k, v:   position j's head_dim F16 values at k + j * kv_stride, v + j * kv_stride
+// scores: scratch of n_q * n_kv floats
+// out:    n_q rows of head_dim floats, row h at out + h * out_stride
+// For each h: s_j = scale * dot(q_h, k_j); p_j = exp(s_j - max_j s_j);
+//   out_h = (sum_j p_j v_j) / (sum_j p_j), sums over j in ascending order.
+// Contract: row h's result depends only on q_h, k, v, n_kv and scale (not on n_q or the
+// other rows), so a query's result is the same whatever it is computed with.
+typedef void (*roost_attn_f16_fn)(int64_t n_q, int64_t head_dim, int64_t n_kv, const float *q,
+                                  int64_t q_stride, const uint16_t *k, const uint16_t *v,
+                                  int64_t kv_stride, float scale, float *scores, float *out,
+                                  int64_t out_stride);
+
+// The same over an F32 KV cache (k, v: float, position j's values at k + j * kv_stride).
+typedef void (*roost_attn_f32_fn)(int64_t n_q, int64_t head_dim, int64_t n_kv, const float *q,
+                                  int64_t q_stride, const float *k, const float *v, int64_t kv_stride,
+                                  float scale, float *scores, float *out, int64_t out_stride);
+
+// The same over a Q8_0 KV cache: each cached head vector is head_dim / 32 ggml block_q8_0
+// (an F16 scale d and 32 int8 values; head_dim a multiple of 32), position j's at
+// (const char *)k + j * kv_stride (bytes). Keys and values are d * q.
+typedef void (*roost_attn_q8_0_fn)(int64_t n_q, int64_t head_dim, int64_t n_kv, const float *q,
+                                   int64_t q_stride, const void *k, const void *v, int64_t kv_stride,
+                                   float scale, float *scores, float *out, int64_t out_stride);
+
 // One kernel path's table. A NULL entry means "not available for this type"; the
 // tables returned by roost_kernels_for() are complete: entries a SIMD path does not
 // implement are filled with the ref path's function (compare the pointer with the ref
@@ -151,6 +191,10 @@ typedef struct roost_kernels {
     roost_ssm_scan_fn ssm_scan;                       // Mamba: selective scan step
     roost_wkv6_fn wkv6;                               // RWKV-5 and RWKV-6
     roost_wkv7_fn wkv7;                               // RWKV-7
+    roost_rope_fn rope;                               // transformers: rotary embedding
+    roost_attn_f16_fn attn_f16;                       // transformers: attention over an F16 KV cache
+    roost_attn_f32_fn attn_f32;                       // transformers: attention over an F32 KV cache
+    roost_attn_q8_0_fn attn_q8_0;                     // transformers: attention over a Q8_0 KV cache
 } roost_kernels;
 
 typedef enum roost_path {
