@@ -1,0 +1,141 @@
+"""Transformer, MoE and Mamba models through `roostd serve`.
+
+The fixtures of Tests/Fixtures/transformers (tiny random Hugging Face models converted by
+llama.cpp's converter) give transformers' greedy continuation of a fixed prompt: the daemon,
+asked for a greedy completion of those prompt ids, must answer with exactly that text
+(decoded here from the GGUF's byte-level vocabulary, independently of Roost's tokenizer).
+Also: a KV-cache session continues after a restart, and a prompt beyond the model's
+context gets a 400. Run by `make test-python`.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import pytest
+
+import test_server as ts
+
+REPO = Path(__file__).resolve().parents[2]
+FIXTURES = REPO / "Tests" / "Fixtures" / "transformers"
+CASES = ["llama", "qwen2", "mixtral", "qwen2moe", "qwen3moe", "olmoe", "mamba"]
+pytestmark = pytest.mark.skipif(not ts.ROOSTD, reason="ROOSTD (path to roostd) is not set; run via make test-python")
+
+
+def byte_decoder() -> dict[str, int]:
+    """GPT-2's byte-to-unicode table, inverted."""
+    bs = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
+    cs = bs[:]
+    n = 0
+    for b in range(256):
+        if b not in bs:
+            bs.append(b)
+            cs.append(256 + n)
+            n += 1
+    return {chr(c): b for b, c in zip(bs, cs)}
+
+
+def vocabulary(path: Path) -> tuple[list[str], list[int], set[int]]:
+    from gguf import GGUFReader
+    r = GGUFReader(str(path))
+
+    def field(name: str):
+        f = r.fields[name]
+        return [f.parts[i] for i in f.data]
+
+    tokens = [bytes(p).decode("utf-8") for p in field("tokenizer.ggml.tokens")]
+    types = [int(p[0]) for p in field("tokenizer.ggml.token_type")]
+    ends = set()
+    for key in ("tokenizer.ggml.eos_token_id", "tokenizer.ggml.eot_token_id"):
+        if key in r.fields:
+            ends.add(int(r.fields[key].parts[-1][0]))
+    return tokens, types, ends
+
+
+def expected_text(name: str) -> tuple[list[int], str, int]:
+    e = json.loads((FIXTURES / name / "expected.json").read_text())
+    tokens, types, ends = vocabulary(FIXTURES / name / "model-f32.gguf")
+    table = byte_decoder()
+    out = bytearray()
+    count = 0
+    for t in e["greedy_ids"]:
+        if t in ends:
+            break
+        count += 1
+        if types[t] == 3:  # control tokens print nothing
+            continue
+        out += bytes(table[c] for c in tokens[t])
+    return e["prompt_ids"], out.decode("utf-8", errors="replace"), count
+
+
+@pytest.fixture()
+def workdir():
+    d = Path(tempfile.mkdtemp(prefix="roost-serve-tf-"))
+    os.chmod(d, 0o755)
+    models = d / "models"
+    models.mkdir()
+    for name in CASES:
+        (models / f"{name}.gguf").symlink_to(FIXTURES / name / "model-f32.gguf")
+    yield d
+    shutil.rmtree(d, ignore_errors=True)
+
+
+def complete(d: ts.Daemon, model: str, prompt, max_tokens: int, **kw) -> tuple[int, dict]:
+    status, _, data = d.request("POST", "/v1/completions", {
+        "model": model, "prompt": prompt, "max_tokens": max_tokens, "temperature": 0, **kw})
+    return status, json.loads(data)
+
+
+def test_greedy_completions_equal_transformers(workdir):
+    d = ts.Daemon(workdir, "--threads", "2")
+    try:
+        listed = {m["id"] for m in json.loads(d.request("GET", "/v1/models")[2])["data"]}
+        assert set(CASES) <= listed
+        for name in CASES:
+            prompt, text, count = expected_text(name)
+            status, r = complete(d, name, prompt, 32)
+            assert status == 200, r
+            choice = r["choices"][0]
+            assert choice["text"] == text, name
+            assert r["usage"]["completion_tokens"] == count, name
+            assert r["usage"]["prompt_tokens"] == len(prompt)
+    finally:
+        assert d.stop() == 0, d.logtext()
+
+
+def test_kv_cache_session_survives_a_restart_and_the_context_is_enforced(workdir):
+    model = "qwen2"
+    context = json.loads((FIXTURES / model / "expected.json").read_text())["config"]["max_position_embeddings"]
+    d = ts.Daemon(workdir)
+    status, _, data = d.request("POST", "/v1/sessions", {"model": model})
+    assert status == 201, data
+    sid = json.loads(data)["id"]
+    first = d.request("POST", "/v1/chat/completions", {
+        "model": model, "session": sid, "messages": [{"role": "user", "content": "hello there"}],
+        "max_tokens": 8, "temperature": 0})
+    assert first[0] == 200, first[2]
+    tokens1 = json.loads(d.request("GET", f"/v1/sessions/{sid}")[2])["tokens"]
+    assert tokens1 > 8
+    # A prompt longer than the context: 400 naming the limit, and the daemon goes on.
+    status, r = complete(d, model, list(range(40, 40 + 10)) * (context // 10 + 1), 4)
+    assert status == 400 and f"context holds {context}" in r["error"]["message"], r
+    assert d.stop() == 0, d.logtext()
+
+    d2 = ts.Daemon(workdir, name="d")
+    try:
+        second = d2.request("POST", "/v1/chat/completions", {
+            "model": model, "session": sid, "messages": [{"role": "user", "content": "and again"}],
+            "max_tokens": 8, "temperature": 0})
+        assert second[0] == 200, second[2]
+        info = json.loads(d2.request("GET", f"/v1/sessions/{sid}")[2])
+        assert info["turns"] == 2 and info["tokens"] > tokens1 + 8
+        # Generation stops with "length" when the context fills up.
+        status, r = complete(d2, model, list(range(40, 40 + context - 3)), 10)
+        assert status == 200, r
+        assert r["choices"][0]["finish_reason"] == "length"
+        assert r["usage"]["completion_tokens"] <= 4
+    finally:
+        assert d2.stop() == 0, d2.logtext()
