@@ -1,0 +1,410 @@
+#!/usr/bin/env python3
+"""Give an OLMoE-shaped random-weight GGUF routers that route like trained ones.
+
+A random-weight MoE model routes almost uniformly: every expert is chosen about as often as
+any other, and the experts chosen for one token say nothing about the next token's. Trained
+routers are different: a few experts per layer are popular, and consecutive tokens of a text
+tend to reuse experts. Caching experts (issue 11's ExpertStore) depends on exactly these two
+properties, so benchmarking it on random routers alone would be too pessimistic.
+
+This tool rewrites the router tensors `blk.N.ffn_gate_inp.weight` (F32, [n_expert, n_embd])
+of a model, built from what the model itself computes:
+
+  1. a token stream (--tokens-out): the tokens are split into --clusters clusters by their
+     embeddings (each token goes to the nearest of K random directions of token_embd's space),
+     and the stream is a Markov chain over the clusters (stay with probability --stay, else
+     jump to a random cluster; the token is uniform within the cluster), so nearby tokens of
+     the stream share a cluster, as nearby words of a text share a topic;
+  2. llama.cpp runs the model on the first --calib-tokens of that stream and the router input
+     of every layer (the `ffn_norm-N` tensor: RMS-normed residual stream times the norm
+     weights) is captured through the eval callback: H_l, one row per token;
+  3. for layer l, with mu = the mean of H_l, Z = H_l - mu and m_k = the mean of Z over the
+     tokens of cluster k, expert e's router row is
+         w_e = a_e * mu / |mu|^2                          (popularity: mu.h ~ |mu|^2 for every
+                                                           token, so a_e acts as a bias)
+             + b * m_{k(e)} / (|m_k| * s_k)               (topic: a z-scored projection on its
+                                                           cluster's mean direction)
+             + c * g_e / (sqrt(n_embd) * r)               (a random direction per expert, for
+                                                           token-level variety)
+     where a_e = -zipf * ln(rank_e + 1) (rank: a random permutation per layer; Zipf-like
+     popularity), k(e) assigns the experts round-robin to the clusters (shuffled per layer),
+     s_k is the std of Z's projection on m_k, r the RMS of Z's entries, c = 1;
+  4. zipf and b are chosen per layer by a small grid search on the captured H_l so that the
+     top 10% of experts take about --target-top10 of the routings and an expert chosen at
+     token t is chosen again at t+1 with probability about --target-reuse;
+  5. the routing of the rewritten model is measured with llama.cpp again (the `ffn_moe_logits`
+     of every layer on the stream, top-k taken in numpy): its statistics, per layer, next to
+     those of the random routers, are printed (and written with --stats-json).
+
+Later layers see hidden states that earlier rewritten routers changed, so step 5's numbers are
+the real ones, not step 4's targets.
+
+The model must be loadable by llama.cpp; a GPT-2 tokenizer without `tokenizer.ggml.merges`
+(llama.cpp refuses it) gets a one-entry merge list in the copy (--out).
+
+    .venv-bench/bin/python tools/make_realistic_router.py .run/olmoe-1b-7b-q8_0.gguf \\
+        --out .run/olmoe-1b-7b-q8_0-realistic.gguf --tokens-out .run/olmoe-stream.tokens
+"""
+from __future__ import annotations
+
+import argparse
+import ctypes
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import gguf
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import bench_vs_llamacpp as bvl  # noqa: E402
+
+ROUTER = "blk.{}.ffn_gate_inp.weight"
+
+
+# ---- GGUF -----------------------------------------------------------------------------------
+
+def copy_gguf(src: str, dst: str) -> None:
+    """A copy of src (tensor data byte for byte); adds a one-entry merge list when a GPT-2
+    tokenizer has none (llama.cpp refuses to load such a vocabulary)."""
+    r = gguf.GGUFReader(src)
+    arch = r.fields["general.architecture"].contents()
+    out_dir = os.path.dirname(os.path.abspath(dst))
+    fd, tmp = tempfile.mkstemp(prefix=".router-copy-", suffix=".gguf", dir=out_dir)
+    os.close(fd)
+    try:
+        w = gguf.GGUFWriter(tmp, arch=arch, endianess=r.endianess)
+        al = r.fields.get("general.alignment")
+        if al is not None:
+            w.data_alignment = int(al.contents())
+        for field in r.fields.values():
+            if field.name == "general.architecture" or field.name.startswith("GGUF."):
+                continue
+            vt = field.types[0]
+            sub = field.types[-1] if vt == gguf.GGUFValueType.ARRAY else None
+            w.add_key_value(field.name, field.contents(), vt, sub_type=sub)
+        model = r.fields.get("tokenizer.ggml.model")
+        if model is not None and model.contents() == "gpt2" and "tokenizer.ggml.merges" not in r.fields:
+            print("note: the tokenizer has no merges; the copy gets one (llama.cpp needs the key)", file=sys.stderr)
+            w.add_key_value("tokenizer.ggml.merges", ["a b"], gguf.GGUFValueType.ARRAY,
+                            sub_type=gguf.GGUFValueType.STRING)
+        for t in r.tensors:
+            w.add_tensor_info(t.name, t.data.shape, t.data.dtype, t.data.nbytes, t.tensor_type)
+        w.write_header_to_file()
+        w.write_kv_data_to_file()
+        w.write_ti_data_to_file()
+        total, done, t0 = sum(int(t.n_bytes) for t in r.tensors), 0, time.monotonic()
+        for t in r.tensors:
+            w.write_tensor_data(t.data, tensor_endianess=r.endianess)
+            done += int(t.n_bytes)
+            if t.name.endswith("ffn_down_exps.weight"):
+                print(f"  copied {done / 2**30:.1f}/{total / 2**30:.1f} GiB ({time.monotonic() - t0:.0f} s)",
+                      file=sys.stderr, flush=True)
+        w.close()
+        os.replace(tmp, dst)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def model_shape(path: str) -> dict:
+    r = gguf.GGUFReader(path)
+
+    def get(suffix: str):
+        for k, f in r.fields.items():
+            if k.endswith(suffix):
+                return f.contents()
+        return None
+    shape = {"arch": get("general.architecture"), "n_layer": int(get(".block_count")),
+             "n_expert": int(get(".expert_count")), "n_expert_used": int(get(".expert_used_count")),
+             "n_embd": int(get(".embedding_length")), "n_vocab": len(r.fields["tokenizer.ggml.tokens"].data)}
+    return shape
+
+
+def token_embeddings(path: str) -> np.ndarray:
+    r = gguf.GGUFReader(path)
+    t = next(t for t in r.tensors if t.name == "token_embd.weight")
+    from gguf import quants
+    return quants.dequantize(t.data, t.tensor_type).reshape(int(t.shape[1]), int(t.shape[0])).astype(np.float32)
+
+
+def write_routers(path: str, routers: dict[int, np.ndarray]) -> None:
+    """Overwrite the F32 router tensors in place (same shape and type, so same bytes)."""
+    r = gguf.GGUFReader(path)
+    where = {}
+    for t in r.tensors:
+        if t.name.endswith("ffn_gate_inp.weight"):
+            assert t.tensor_type == gguf.GGMLQuantizationType.F32, (t.name, t.tensor_type)
+            where[t.name] = (int(t.data_offset), int(t.n_bytes))
+    del r
+    with open(path, "r+b") as f:
+        for il, w in routers.items():
+            off, n = where[ROUTER.format(il)]
+            data = np.ascontiguousarray(w, dtype="<f4").tobytes()
+            assert len(data) == n, (il, len(data), n)
+            f.seek(off)
+            f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+# ---- the token stream -------------------------------------------------------------------------
+
+def make_stream(emb: np.ndarray, n_tokens: int, n_clusters: int, stay: float, seed: int,
+                avoid: set[int]) -> tuple[np.ndarray, np.ndarray]:
+    """(token ids, cluster of every vocabulary id): a Markov chain over embedding clusters."""
+    rng = np.random.default_rng(seed)
+    dirs = rng.standard_normal((n_clusters, emb.shape[1])).astype(np.float32)
+    dirs /= np.linalg.norm(dirs, axis=1, keepdims=True)
+    cluster = (emb @ dirs.T).argmax(axis=1)
+    members = [np.array([t for t in np.nonzero(cluster == k)[0] if t not in avoid]) for k in range(n_clusters)]
+    ids = np.empty(n_tokens, dtype=np.int64)
+    k = int(rng.integers(n_clusters))
+    for i in range(n_tokens):
+        if i and rng.random() >= stay:
+            k = int(rng.integers(n_clusters))
+        ids[i] = members[k][rng.integers(len(members[k]))]
+    return ids, cluster
+
+
+# ---- llama.cpp: capture router inputs and router logits ---------------------------------------
+
+def capture(model: str, tokens: np.ndarray, names: tuple[str, ...], threads: int, n_layer: int) -> dict[str, np.ndarray]:
+    """Run llama.cpp on `tokens` (one batch) and return {f"{name}-{il}": array [n_tokens, width]}
+    for every requested tensor name, read in the eval callback."""
+    import llama_cpp
+    libdir = Path(llama_cpp.__file__).parent / "lib"
+    ggml = ctypes.CDLL(str(libdir / "libggml-base.so"))
+    ggml.ggml_get_name.restype = ctypes.c_char_p
+    ggml.ggml_get_name.argtypes = [ctypes.c_void_p]
+    ggml.ggml_nelements.restype = ctypes.c_int64
+    ggml.ggml_nelements.argtypes = [ctypes.c_void_p]
+    ggml.ggml_get_data.restype = ctypes.c_void_p
+    ggml.ggml_get_data.argtypes = [ctypes.c_void_p]
+    ggml.ggml_is_contiguous.restype = ctypes.c_bool
+    ggml.ggml_is_contiguous.argtypes = [ctypes.c_void_p]
+    wanted = {f"{n}-{il}" for n in names for il in range(n_layer)}
+    got: dict[str, np.ndarray] = {}
+    n_tok = len(tokens)
+
+    @llama_cpp.ggml_backend_sched_eval_callback
+    def cb(t, ask, user_data):  # noqa: ARG001
+        name = ggml.ggml_get_name(t).decode()
+        if ask:
+            return name in wanted
+        if name in wanted:
+            n = ggml.ggml_nelements(t)
+            if not ggml.ggml_is_contiguous(t):
+                raise RuntimeError(f"{name} is not contiguous")
+            buf = (ctypes.c_float * n).from_address(ggml.ggml_get_data(t))
+            got[name] = np.frombuffer(buf, dtype=np.float32).reshape(n_tok, n // n_tok).copy()
+        return True
+
+    llama_cpp.llama_backend_init()
+    bvl._quiet_logs(llama_cpp)
+    mp = llama_cpp.llama_model_default_params()
+    mp.use_mmap = True
+    m = llama_cpp.llama_model_load_from_file(model.encode(), mp)
+    if not m:
+        raise RuntimeError(f"llama.cpp cannot load {model}")
+    cp = llama_cpp.llama_context_default_params()
+    cp.n_ctx = n_tok + 16
+    cp.n_batch = cp.n_ubatch = n_tok
+    cp.n_threads = cp.n_threads_batch = threads
+    cp.cb_eval = cb
+    cp.cb_eval_user_data = None
+    ctx = llama_cpp.llama_init_from_model(m, cp)
+    try:
+        # every token an output: the last layer then keeps all rows (llama.cpp drops the rows
+        # that produce no logits before the last layer's FFN)
+        batch = llama_cpp.llama_batch_init(n_tok, 0, 1)
+        try:
+            for i, tok in enumerate(tokens):
+                batch.token[i] = int(tok)
+                batch.pos[i] = i
+                batch.n_seq_id[i] = 1
+                batch.seq_id[i][0] = 0
+                batch.logits[i] = 1
+            batch.n_tokens = n_tok
+            rc = llama_cpp.llama_decode(ctx, batch)
+        finally:
+            llama_cpp.llama_batch_free(batch)
+        if rc != 0:
+            raise RuntimeError(f"llama_decode returned {rc}")
+    finally:
+        llama_cpp.llama_free(ctx)
+        llama_cpp.llama_model_free(m)
+    missing = wanted - got.keys()
+    if missing:
+        raise RuntimeError(f"the eval callback never saw {sorted(missing)[:3]}")
+    return got
+
+
+# ---- routing statistics ---------------------------------------------------------------------
+
+def route(logits: np.ndarray, k: int) -> np.ndarray:
+    """Top-k experts per token (as llama.cpp: softmax is monotonic, so top-k of the logits)."""
+    return np.argpartition(-logits, k - 1, axis=1)[:, :k]
+
+
+def stats(sel: np.ndarray, n_expert: int) -> dict:
+    """Popularity (share of routings taken by the top 10% / 25% of experts, entropy of the
+    expert distribution in bits, max log2(n_expert)) and reuse (probability that an expert
+    chosen at token t is chosen again at t+1; uniform routing gives k / n_expert)."""
+    T, k = sel.shape
+    counts = np.bincount(sel.ravel(), minlength=n_expert).astype(np.float64)
+    share = np.sort(counts)[::-1] / counts.sum()
+    p = share[share > 0]
+    onehot = np.zeros((T, n_expert), dtype=bool)
+    onehot[np.arange(T)[:, None], sel] = True
+    reuse = (onehot[1:] & onehot[:-1]).sum() / (k * (T - 1))
+    return {"top10": float(share[:max(1, round(0.10 * n_expert))].sum()),
+            "top25": float(share[:max(1, round(0.25 * n_expert))].sum()),
+            "entropy_bits": float(-(p * np.log2(p)).sum()), "reuse": float(reuse)}
+
+
+# ---- router design ----------------------------------------------------------------------------
+
+def design_layer(H: np.ndarray, cluster_of_tok: np.ndarray, n_expert: int, k: int, n_clusters: int,
+                 target_top10: float, target_reuse: float, rng: np.random.Generator) -> tuple[np.ndarray, dict]:
+    T, C = H.shape
+    mu = H.mean(axis=0)
+    Z = H - mu
+    r = float(np.sqrt((Z ** 2).mean()))
+    present = [c for c in range(n_clusters) if (cluster_of_tok == c).sum() >= 2]
+    M = np.stack([Z[cluster_of_tok == c].mean(axis=0) for c in present])
+    Mhat = M / np.linalg.norm(M, axis=1, keepdims=True)
+    s = (Z @ Mhat.T).std(axis=0) + 1e-12
+    rank = rng.permutation(n_expert)
+    zipf_shape = -np.log(rank + 1.0)
+    zipf_shape -= zipf_shape.mean()
+    owner = rng.permutation(np.arange(n_expert) % len(present))
+    G = rng.standard_normal((n_expert, C)).astype(np.float32)
+    pop_dir = mu / float(mu @ mu)
+    topic = Mhat[owner] / s[owner, None]
+    noise = G / (np.sqrt(C) * r)
+
+    def build(zipf: float, b: float) -> np.ndarray:
+        return (zipf * zipf_shape[:, None] * pop_dir[None, :] + b * topic + noise).astype(np.float32)
+
+    best = None
+    for zipf in (0.0, 0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 2.0, 2.5, 3.0):
+        for b in (0.0, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 4.0):
+            st = stats(route(H @ build(zipf, b).T, k), n_expert)
+            err = abs(st["top10"] - target_top10) / target_top10 + abs(st["reuse"] - target_reuse) / target_reuse
+            if best is None or err < best[0]:
+                best = (err, zipf, b, st)
+    _, zipf, b, st = best
+    info = {"zipf": zipf, "topic": b, "predicted": st, "mu_share": float(mu @ mu / (H ** 2).sum(axis=1).mean()),
+            "between_cluster_share": float((M ** 2).sum(axis=1).mean() / (Z ** 2).sum(axis=1).mean())}
+    return build(zipf, b), info
+
+
+def print_stats(title: str, per_layer: list[dict], base: list[dict] | None) -> None:
+    print(title)
+    print("layer  top10%  top25%  entropy  reuse t->t+1" + ("   | random routers: top10% top25% entropy reuse" if base else ""))
+    for il, st in enumerate(per_layer):
+        line = f"{il:5d}  {st['top10']:6.1%}  {st['top25']:6.1%}  {st['entropy_bits']:7.2f}  {st['reuse']:12.1%}"
+        if base:
+            b = base[il]
+            line += f"   | {b['top10']:21.1%} {b['top25']:6.1%} {b['entropy_bits']:7.2f} {b['reuse']:5.1%}"
+        print(line)
+
+    def mean(key, rows):
+        return sum(s[key] for s in rows) / len(rows)
+    line = (f" mean  {mean('top10', per_layer):6.1%}  {mean('top25', per_layer):6.1%}  "
+            f"{mean('entropy_bits', per_layer):7.2f}  {mean('reuse', per_layer):12.1%}")
+    if base:
+        line += (f"   | {mean('top10', base):21.1%} {mean('top25', base):6.1%} {mean('entropy_bits', base):7.2f} "
+                 f"{mean('reuse', base):5.1%}")
+    print(line)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("model", metavar="MODEL.gguf")
+    ap.add_argument("--out", help="write a copy and rewrite that (default: rewrite MODEL in place)")
+    ap.add_argument("--copy-only", action="store_true",
+                    help="only write the --out copy (routers untouched; adds missing merges)")
+    ap.add_argument("--tokens-out", help="write the token stream here (whitespace-separated ids)")
+    ap.add_argument("--stream-tokens", type=int, default=4096, help="length of the written stream")
+    ap.add_argument("--calib-tokens", type=int, default=384, help="stream tokens llama.cpp runs to measure")
+    ap.add_argument("--clusters", type=int, default=16)
+    ap.add_argument("--stay", type=float, default=0.9, help="Markov chain: probability to stay in the cluster")
+    ap.add_argument("--target-top10", type=float, default=0.30,
+                    help="share of routings of the top 10%% of experts (uniform: 0.10)")
+    ap.add_argument("--target-reuse", type=float, default=0.45,
+                    help="P(expert chosen at t is chosen at t+1) (uniform: top-k / n_expert)")
+    ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--stats-json", help="write the measured statistics here")
+    args = ap.parse_args()
+
+    path = args.model
+    if args.out:
+        print(f"copying {args.model} -> {args.out}", file=sys.stderr, flush=True)
+        copy_gguf(args.model, args.out)
+        path = args.out
+        if args.copy_only:
+            return 0
+    shape = model_shape(path)
+    L, E, k = shape["n_layer"], shape["n_expert"], shape["n_expert_used"]
+    print(f"{path}: {shape['arch']}, {L} layers, {E} experts, top-{k}, n_embd {shape['n_embd']}", file=sys.stderr)
+
+    emb = token_embeddings(path)
+    eos = shape["n_vocab"] - 1
+    n_stream = max(args.stream_tokens, args.calib_tokens)
+    ids, cluster = make_stream(emb, n_stream, args.clusters, args.stay, args.seed, avoid={0, eos})
+    del emb
+    if args.tokens_out:
+        Path(args.tokens_out).write_text(" ".join(map(str, ids.tolist())) + "\n")
+        print(f"wrote {n_stream} tokens to {args.tokens_out}", file=sys.stderr)
+    calib = ids[:args.calib_tokens]
+    cl = cluster[calib]
+
+    print("measuring the router inputs and the routing of the current routers with llama.cpp", file=sys.stderr, flush=True)
+    t0 = time.monotonic()
+    cap = capture(path, calib, ("ffn_norm", "ffn_moe_logits"), args.threads, L)
+    print(f"  {time.monotonic() - t0:.0f} s", file=sys.stderr)
+    before = [stats(route(cap[f"ffn_moe_logits-{il}"], k), E) for il in range(L)]
+
+    rng = np.random.default_rng(args.seed + 1)
+    routers, infos = {}, []
+    for il in range(L):
+        w, info = design_layer(cap[f"ffn_norm-{il}"], cl, E, k, args.clusters, args.target_top10,
+                               args.target_reuse, rng)
+        routers[il] = w
+        infos.append(info)
+        print(f"  layer {il}: zipf {info['zipf']}, topic {info['topic']}, mean share of |h|^2 "
+              f"{info['mu_share']:.2f}, between-cluster share of |z|^2 {info['between_cluster_share']:.3f}",
+              file=sys.stderr, flush=True)
+    del cap
+    write_routers(path, routers)
+    print("measuring the routing of the rewritten routers with llama.cpp", file=sys.stderr, flush=True)
+    cap = capture(path, calib, ("ffn_moe_logits",), args.threads, L)
+    after = [stats(route(cap[f"ffn_moe_logits-{il}"], k), E) for il in range(L)]
+
+    # the same measurement on a pseudo-random stream (what the benchmarks use without --tokens-file)
+    rnd = np.random.default_rng(args.seed + 2).integers(1, eos, args.calib_tokens)
+    cap = capture(path, rnd, ("ffn_moe_logits",), args.threads, L)
+    after_rnd = [stats(route(cap[f"ffn_moe_logits-{il}"], k), E) for il in range(L)]
+
+    print(f"routing on the first {args.calib_tokens} tokens of the stream (uniform: top10% "
+          f"{max(1, round(0.1 * E)) / E:.1%}, reuse {k / E:.1%}, entropy {np.log2(E):.2f} bits)")
+    print_stats("rewritten routers, clustered stream:", after, before)
+    print_stats("rewritten routers, pseudo-random tokens:", after_rnd, None)
+    if args.stats_json:
+        with open(args.stats_json, "w") as fh:
+            json.dump({"model": path, "calib_tokens": args.calib_tokens, "clusters": args.clusters, "stay": args.stay,
+                       "targets": {"top10": args.target_top10, "reuse": args.target_reuse},
+                       "random_routers": before, "rewritten": after, "rewritten_random_tokens": after_rnd,
+                       "design": infos}, fh, indent=2)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
