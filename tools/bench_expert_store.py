@@ -307,6 +307,22 @@ def window_read_bytes(series: list[tuple[float, int]], seconds: float) -> int | 
     return None
 
 
+def cpu_busy(seconds: float = 1.0) -> float:
+    """Share of all CPUs busy over `seconds` (from /proc/stat), measured before a run: other
+    processes on the machine. llama.cpp's threads meet at a barrier after every graph node, so
+    with --threads equal to the CPU count, one CPU taken by someone else slows single-token
+    decode by 10-100x; the table flags runs that started on a busy machine."""
+    def snap():
+        with open("/proc/stat") as fh:
+            v = [int(x) for x in fh.readline().split()[1:]]
+        idle = v[3] + (v[4] if len(v) > 4 else 0)
+        return sum(v), idle
+    t0, i0 = snap()
+    time.sleep(seconds)
+    t1, i1 = snap()
+    return 1.0 - (i1 - i0) / max(1, t1 - t0)
+
+
 def roostd_options(roostd: str) -> set[str]:
     p = subprocess.run([roostd, "bench", "--help"], capture_output=True, text=True)
     text = p.stdout + p.stderr
@@ -349,6 +365,7 @@ def one_run(engine: str, args, model: str, facts: dict, limit: int | None, token
         rec["stream"] = "fixed" if tokens_file else "own greedy"
     rec["cached_before"] = drop_from_cache(model) if args.drop_cache else cached_fraction(model)
     rec["loadavg_before"] = os.getloadavg()[0]
+    rec["cpu_busy_before"] = cpu_busy()
     rec["cmd"] = cmd
     print(f"  {engine}: {' '.join(cmd)}", file=sys.stderr, flush=True)
     cg = None
@@ -441,6 +458,8 @@ def table(rows: list[dict]) -> str:
                 notes.append(f"{who}: {x['error'][:60]}")
             elif x.get("skipped"):
                 notes.append(f"{who}: {x['skipped'][:60]}")
+            if x.get("cpu_busy_before") is not None and x["cpu_busy_before"] > 0.15:
+                notes.append(f"{who}: CPUs {pct(x['cpu_busy_before'])} busy before")
             if x.get("cached_before") and x["cached_before"] > 0.01:
                 notes.append(f"{who} started {pct(x['cached_before'])} cached")
         if ro and ll and ro.get("stream") != ll.get("stream"):
@@ -489,7 +508,9 @@ def plot(rows: list[dict], path: str, title: str) -> None:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("models", nargs="+", metavar="MODEL.gguf", help="one or more models (e.g. random and realistic routers)")
+    ap.add_argument("models", nargs="+", metavar="MODEL.gguf[:TOKENS]",
+                    help="one or more models (e.g. random and realistic routers); MODEL.gguf:FILE gives this "
+                         "model its own token stream (e.g. the one make_realistic_router.py wrote)")
     ap.add_argument("--limits", default=DEFAULT_LIMITS,
                     help=f"memory limits as fractions of the file size, or none (default {DEFAULT_LIMITS})")
     ap.add_argument("--engines", default="roostd,llamacpp", help="roostd, llamacpp or both (default both)")
@@ -539,13 +560,14 @@ def main() -> int:
     rows: list[dict] = []
     all_facts: dict = {}
     try:
-        for model in args.models:
+        for spec in args.models:
+            model, _, own_tokens = spec.partition(":")
             facts = model_facts(model)
             name = Path(model).stem
             all_facts[name] = facts
             tokens_file = None
             if args.stream == "fixed":
-                tokens_file = args.tokens_file
+                tokens_file = own_tokens or args.tokens_file
                 if not tokens_file:
                     # beside the JSON output when there is one, so the result names a file that stays
                     base = (os.path.splitext(args.json_out)[0] + "." if args.json_out else os.path.join(tmpdir, ""))
@@ -557,7 +579,8 @@ def main() -> int:
             roostd_unsupported = None
             for lim in limits:
                 limit_bytes = None if lim is None else int(lim * facts["file_bytes"])
-                row = {"model": name, "path": model, "limit": lim, "limit_bytes": limit_bytes}
+                row = {"model": name, "path": model, "limit": lim, "limit_bytes": limit_bytes,
+                       "tokens_file": tokens_file}
                 print(f"[{name}] limit {'none' if lim is None else f'{100 * lim:.0f}%'}", file=sys.stderr, flush=True)
                 for engine in engines:
                     if lim is not None and why:

@@ -269,24 +269,56 @@ def stats(sel: np.ndarray, n_expert: int) -> dict:
 
 # ---- router design ----------------------------------------------------------------------------
 
+def _orth(X: np.ndarray, Q: np.ndarray) -> np.ndarray:
+    """Rows of X with their components in the span of Q's orthonormal rows removed."""
+    return X - (X @ Q.T) @ Q
+
+
 def design_layer(H: np.ndarray, cluster_of_tok: np.ndarray, n_expert: int, k: int, n_clusters: int,
-                 target_top10: float, target_reuse: float, rng: np.random.Generator) -> tuple[np.ndarray, dict]:
+                 mode: str, target_top10: float, target_reuse: float, slow_share: float,
+                 rng: np.random.Generator) -> tuple[np.ndarray, dict]:
+    """Router rows for one layer from its captured router inputs H (one row per token).
+
+    Every hidden state carries the same large mean direction mu (most of |h|^2 after the first
+    layer of a random model), so any router row with a component along mu gives its expert a
+    fixed bias: that is why plain random routers route far from uniformly. Here only the
+    popularity term may point along mu; the random and topic terms are made orthogonal to it.
+    mode "uniform": only the random term, also orthogonal to the slowly varying principal
+    components of Z (those covering --slow-share of its variance: the context that neighbouring
+    tokens share), so each token's choice is close to independent of its neighbours'.
+    mode "realistic": popularity + topic + random, zipf and topic strength by grid search."""
     T, C = H.shape
     mu = H.mean(axis=0)
+    mu_hat = (mu / np.linalg.norm(mu))[None, :]
     Z = H - mu
     r = float(np.sqrt((Z ** 2).mean()))
-    present = [c for c in range(n_clusters) if (cluster_of_tok == c).sum() >= 2]
-    M = np.stack([Z[cluster_of_tok == c].mean(axis=0) for c in present])
-    Mhat = M / np.linalg.norm(M, axis=1, keepdims=True)
-    s = (Z @ Mhat.T).std(axis=0) + 1e-12
     rank = rng.permutation(n_expert)
     zipf_shape = -np.log(rank + 1.0)
     zipf_shape -= zipf_shape.mean()
-    owner = rng.permutation(np.arange(n_expert) % len(present))
     G = rng.standard_normal((n_expert, C)).astype(np.float32)
+    info = {"mu_share": float(mu @ mu / (H ** 2).sum(axis=1).mean())}
+    if mode == "uniform":
+        _, sv, Vt = np.linalg.svd(Z, full_matrices=False)
+        cum = np.cumsum(sv ** 2) / (sv ** 2).sum()
+        q = int(np.searchsorted(cum, slow_share) + 1)
+        Q = np.concatenate([mu_hat, Vt[:q]])
+        Q, _ = np.linalg.qr(Q.T)
+        Q = Q.T
+        Gp = _orth(G, Q)
+        fast = _orth(Z, Q)
+        rf = float(np.sqrt((fast ** 2).mean()))
+        w = (Gp / (np.sqrt(C) * rf)).astype(np.float32)
+        info.update(slow_components=q, predicted=stats(route(H @ w.T, k), n_expert))
+        return w, info
+    present = [c for c in range(n_clusters) if (cluster_of_tok == c).sum() >= 2]
+    M = np.stack([Z[cluster_of_tok == c].mean(axis=0) for c in present])
+    M = _orth(M, mu_hat)
+    Mhat = M / np.linalg.norm(M, axis=1, keepdims=True)
+    s = (Z @ Mhat.T).std(axis=0) + 1e-12
+    owner = rng.permutation(np.arange(n_expert) % len(present))
     pop_dir = mu / float(mu @ mu)
     topic = Mhat[owner] / s[owner, None]
-    noise = G / (np.sqrt(C) * r)
+    noise = _orth(G, mu_hat) / (np.sqrt(C) * r)
 
     def build(zipf: float, b: float) -> np.ndarray:
         return (zipf * zipf_shape[:, None] * pop_dir[None, :] + b * topic + noise).astype(np.float32)
@@ -299,14 +331,14 @@ def design_layer(H: np.ndarray, cluster_of_tok: np.ndarray, n_expert: int, k: in
             if best is None or err < best[0]:
                 best = (err, zipf, b, st)
     _, zipf, b, st = best
-    info = {"zipf": zipf, "topic": b, "predicted": st, "mu_share": float(mu @ mu / (H ** 2).sum(axis=1).mean()),
-            "between_cluster_share": float((M ** 2).sum(axis=1).mean() / (Z ** 2).sum(axis=1).mean())}
+    info.update(zipf=zipf, topic=b, predicted=st,
+                between_cluster_share=float((M ** 2).sum(axis=1).mean() / (Z ** 2).sum(axis=1).mean()))
     return build(zipf, b), info
 
 
 def print_stats(title: str, per_layer: list[dict], base: list[dict] | None) -> None:
     print(title)
-    print("layer  top10%  top25%  entropy  reuse t->t+1" + ("   | random routers: top10% top25% entropy reuse" if base else ""))
+    print("layer  top10%  top25%  entropy  reuse t->t+1" + ("   | routers before: top10% top25% entropy reuse" if base else ""))
     for il, st in enumerate(per_layer):
         line = f"{il:5d}  {st['top10']:6.1%}  {st['top25']:6.1%}  {st['entropy_bits']:7.2f}  {st['reuse']:12.1%}"
         if base:
@@ -335,6 +367,12 @@ def main() -> int:
     ap.add_argument("--calib-tokens", type=int, default=384, help="stream tokens llama.cpp runs to measure")
     ap.add_argument("--clusters", type=int, default=16)
     ap.add_argument("--stay", type=float, default=0.9, help="Markov chain: probability to stay in the cluster")
+    ap.add_argument("--mode", choices=["realistic", "uniform"], default="realistic",
+                    help="realistic: skewed, correlated routing; uniform: routers that route close to "
+                         "uniformly and independently from token to token (the pessimistic case)")
+    ap.add_argument("--slow-share", type=float, default=0.9,
+                    help="uniform: remove the principal components of the centred router inputs that "
+                         "cover this share of their variance from the router rows")
     ap.add_argument("--target-top10", type=float, default=0.30,
                     help="share of routings of the top 10%% of experts (uniform: 0.10)")
     ap.add_argument("--target-reuse", type=float, default=0.45,
@@ -357,7 +395,7 @@ def main() -> int:
 
     emb = token_embeddings(path)
     eos = shape["n_vocab"] - 1
-    n_stream = max(args.stream_tokens, args.calib_tokens)
+    n_stream = max(args.stream_tokens, 2 * args.calib_tokens)
     ids, cluster = make_stream(emb, n_stream, args.clusters, args.stay, args.seed, avoid={0, eos})
     del emb
     if args.tokens_out:
@@ -375,17 +413,21 @@ def main() -> int:
     rng = np.random.default_rng(args.seed + 1)
     routers, infos = {}, []
     for il in range(L):
-        w, info = design_layer(cap[f"ffn_norm-{il}"], cl, E, k, args.clusters, args.target_top10,
-                               args.target_reuse, rng)
+        w, info = design_layer(cap[f"ffn_norm-{il}"], cl, E, k, args.clusters, args.mode, args.target_top10,
+                               args.target_reuse, args.slow_share, rng)
         routers[il] = w
         infos.append(info)
-        print(f"  layer {il}: zipf {info['zipf']}, topic {info['topic']}, mean share of |h|^2 "
-              f"{info['mu_share']:.2f}, between-cluster share of |z|^2 {info['between_cluster_share']:.3f}",
-              file=sys.stderr, flush=True)
+        pr = info["predicted"]
+        detail = (f"zipf {info['zipf']}, topic {info['topic']}" if args.mode == "realistic"
+                  else f"{info['slow_components']} slow components removed")
+        print(f"  layer {il}: {detail}, mean direction {info['mu_share']:.0%} of |h|^2; predicted top10% "
+              f"{pr['top10']:.1%}, reuse {pr['reuse']:.1%}", file=sys.stderr, flush=True)
     del cap
     write_routers(path, routers)
-    print("measuring the routing of the rewritten routers with llama.cpp", file=sys.stderr, flush=True)
-    cap = capture(path, calib, ("ffn_moe_logits",), args.threads, L)
+    print("measuring the routing of the rewritten routers with llama.cpp (held-out part of the stream)",
+          file=sys.stderr, flush=True)
+    held = ids[args.calib_tokens:2 * args.calib_tokens]
+    cap = capture(path, held, ("ffn_moe_logits",), args.threads, L)
     after = [stats(route(cap[f"ffn_moe_logits-{il}"], k), E) for il in range(L)]
 
     # the same measurement on a pseudo-random stream (what the benchmarks use without --tokens-file)
@@ -393,13 +435,15 @@ def main() -> int:
     cap = capture(path, rnd, ("ffn_moe_logits",), args.threads, L)
     after_rnd = [stats(route(cap[f"ffn_moe_logits-{il}"], k), E) for il in range(L)]
 
-    print(f"routing on the first {args.calib_tokens} tokens of the stream (uniform: top10% "
+    print(f"routing measured with llama.cpp on {args.calib_tokens} tokens (uniform routing: top10% "
           f"{max(1, round(0.1 * E)) / E:.1%}, reuse {k / E:.1%}, entropy {np.log2(E):.2f} bits)")
-    print_stats("rewritten routers, clustered stream:", after, before)
-    print_stats("rewritten routers, pseudo-random tokens:", after_rnd, None)
+    print_stats(f"{args.mode} routers, clustered stream (held out: tokens {args.calib_tokens}.."
+                f"{2 * args.calib_tokens - 1}), next to the routers before (tokens 0..{args.calib_tokens - 1}):",
+                after, before)
+    print_stats(f"{args.mode} routers, pseudo-random tokens:", after_rnd, None)
     if args.stats_json:
         with open(args.stats_json, "w") as fh:
-            json.dump({"model": path, "calib_tokens": args.calib_tokens, "clusters": args.clusters, "stay": args.stay,
+            json.dump({"model": path, "mode": args.mode, "calib_tokens": args.calib_tokens, "clusters": args.clusters, "stay": args.stay,
                        "targets": {"top10": args.target_top10, "reuse": args.target_reuse},
                        "random_routers": before, "rewritten": after, "rewritten_random_tokens": after_rnd,
                        "design": infos}, fh, indent=2)
