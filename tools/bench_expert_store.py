@@ -323,6 +323,20 @@ def cpu_busy(seconds: float = 1.0) -> float:
     return 1.0 - (i1 - i0) / max(1, t1 - t0)
 
 
+def meminfo() -> dict[str, int]:
+    """/proc/meminfo in bytes. A machine short of free memory reclaims pages of every group
+    (kswapd), the limited one's too: its misses then grow beyond what its own limit causes."""
+    out = {}
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                k, v = line.split(":", 1)
+                out[k] = int(v.split()[0]) * 1024
+    except (OSError, ValueError):
+        pass
+    return out
+
+
 def roostd_options(roostd: str) -> set[str]:
     p = subprocess.run([roostd, "bench", "--help"], capture_output=True, text=True)
     text = p.stdout + p.stderr
@@ -363,9 +377,14 @@ def one_run(engine: str, args, model: str, facts: dict, limit: int | None, token
                                      max(1, min(args.batch, args.prompt_tokens)), tokens_file,
                                      warmup=args.warmup)
         rec["stream"] = "fixed" if tokens_file else "own greedy"
+    if args.drop_cache:
+        for other in args.model_paths:  # the other models of the run take no memory either
+            if other != model:
+                drop_from_cache(other)
     rec["cached_before"] = drop_from_cache(model) if args.drop_cache else cached_fraction(model)
     rec["loadavg_before"] = os.getloadavg()[0]
     rec["cpu_busy_before"] = cpu_busy()
+    rec["mem_free_before"] = meminfo().get("MemFree")
     rec["cmd"] = cmd
     print(f"  {engine}: {' '.join(cmd)}", file=sys.stderr, flush=True)
     cg = None
@@ -460,6 +479,9 @@ def table(rows: list[dict]) -> str:
                 notes.append(f"{who}: {x['skipped'][:60]}")
             if x.get("cpu_busy_before") is not None and x["cpu_busy_before"] > 0.15:
                 notes.append(f"{who}: CPUs {pct(x['cpu_busy_before'])} busy before")
+            if x.get("mem_free_before") is not None and x.get("limit_bytes") and \
+                    x["mem_free_before"] < 1.5 * x["limit_bytes"]:
+                notes.append(f"{who}: only {human(x['mem_free_before'])}B free before")
             if x.get("cached_before") and x["cached_before"] > 0.01:
                 notes.append(f"{who} started {pct(x['cached_before'])} cached")
         if ro and ll and ro.get("stream") != ll.get("stream"):
@@ -534,6 +556,7 @@ def main() -> int:
     ap.add_argument("--plot", metavar="PNG", help="write a plot of tokens/s against the limit")
     args = ap.parse_args()
 
+    args.model_paths = [spec.partition(":")[0] for spec in args.models]
     engines = [e.strip().replace("llama.cpp", "llamacpp") for e in args.engines.split(",") if e.strip()]
     if bad := [e for e in engines if e not in ("roostd", "llamacpp")]:
         ap.error(f"unknown engine {bad[0]}")

@@ -300,7 +300,7 @@ def design_layer(H: np.ndarray, cluster_of_tok: np.ndarray, n_expert: int, k: in
     if mode == "uniform":
         _, sv, Vt = np.linalg.svd(Z, full_matrices=False)
         cum = np.cumsum(sv ** 2) / (sv ** 2).sum()
-        q = int(np.searchsorted(cum, slow_share) + 1)
+        q = min(int(np.searchsorted(cum, slow_share) + 1), T // 4)
         Q = np.concatenate([mu_hat, Vt[:q]])
         Q, _ = np.linalg.qr(Q.T)
         Q = Q.T
@@ -364,7 +364,7 @@ def main() -> int:
                     help="only write the --out copy (routers untouched; adds missing merges)")
     ap.add_argument("--tokens-out", help="write the token stream here (whitespace-separated ids)")
     ap.add_argument("--stream-tokens", type=int, default=4096, help="length of the written stream")
-    ap.add_argument("--calib-tokens", type=int, default=384, help="stream tokens llama.cpp runs to measure")
+    ap.add_argument("--calib-tokens", type=int, default=512, help="stream tokens llama.cpp runs to measure")
     ap.add_argument("--clusters", type=int, default=16)
     ap.add_argument("--stay", type=float, default=0.9, help="Markov chain: probability to stay in the cluster")
     ap.add_argument("--mode", choices=["realistic", "uniform"], default="realistic",
@@ -377,6 +377,8 @@ def main() -> int:
                     help="share of routings of the top 10%% of experts (uniform: 0.10)")
     ap.add_argument("--target-reuse", type=float, default=0.45,
                     help="P(expert chosen at t is chosen at t+1) (uniform: top-k / n_expert)")
+    ap.add_argument("--iterations", type=int, default=3,
+                    help="design rounds, each on the router inputs of the model the previous round wrote")
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--stats-json", help="write the measured statistics here")
@@ -404,26 +406,35 @@ def main() -> int:
     calib = ids[:args.calib_tokens]
     cl = cluster[calib]
 
-    print("measuring the router inputs and the routing of the current routers with llama.cpp", file=sys.stderr, flush=True)
-    t0 = time.monotonic()
-    cap = capture(path, calib, ("ffn_norm", "ffn_moe_logits"), args.threads, L)
-    print(f"  {time.monotonic() - t0:.0f} s", file=sys.stderr)
-    before = [stats(route(cap[f"ffn_moe_logits-{il}"], k), E) for il in range(L)]
-
-    rng = np.random.default_rng(args.seed + 1)
-    routers, infos = {}, []
-    for il in range(L):
-        w, info = design_layer(cap[f"ffn_norm-{il}"], cl, E, k, args.clusters, args.mode, args.target_top10,
-                               args.target_reuse, args.slow_share, rng)
-        routers[il] = w
-        infos.append(info)
-        pr = info["predicted"]
-        detail = (f"zipf {info['zipf']}, topic {info['topic']}" if args.mode == "realistic"
-                  else f"{info['slow_components']} slow components removed")
-        print(f"  layer {il}: {detail}, mean direction {info['mu_share']:.0%} of |h|^2; predicted top10% "
-              f"{pr['top10']:.1%}, reuse {pr['reuse']:.1%}", file=sys.stderr, flush=True)
-    del cap
-    write_routers(path, routers)
+    # Rewriting layer l's router changes what every later layer sees (other experts, another
+    # mean direction), so the design is repeated on the rewritten model: the same random draws
+    # each round (same seed), new router inputs, until the routing stops changing much.
+    before = None
+    for it in range(args.iterations):
+        print(f"round {it + 1}/{args.iterations}: measuring the router inputs and the routing with llama.cpp",
+              file=sys.stderr, flush=True)
+        t0 = time.monotonic()
+        cap = capture(path, calib, ("ffn_norm", "ffn_moe_logits"), args.threads, L)
+        now = [stats(route(cap[f"ffn_moe_logits-{il}"], k), E) for il in range(L)]
+        print(f"  {time.monotonic() - t0:.0f} s; routing now (calibration tokens): mean top10% "
+              f"{np.mean([x['top10'] for x in now]):.1%}, reuse {np.mean([x['reuse'] for x in now]):.1%}",
+              file=sys.stderr, flush=True)
+        if before is None:
+            before = now
+        rng = np.random.default_rng(args.seed + 1)
+        routers, infos = {}, []
+        for il in range(L):
+            w, info = design_layer(cap[f"ffn_norm-{il}"], cl, E, k, args.clusters, args.mode, args.target_top10,
+                                   args.target_reuse, args.slow_share, rng)
+            routers[il] = w
+            infos.append(info)
+            pr = info["predicted"]
+            detail = (f"zipf {info['zipf']}, topic {info['topic']}" if args.mode == "realistic"
+                      else f"{info['slow_components']} slow components removed")
+            print(f"  layer {il}: {detail}, mean direction {info['mu_share']:.0%} of |h|^2; predicted top10% "
+                  f"{pr['top10']:.1%}, reuse {pr['reuse']:.1%}", file=sys.stderr, flush=True)
+        del cap
+        write_routers(path, routers)
     print("measuring the routing of the rewritten routers with llama.cpp (held-out part of the stream)",
           file=sys.stderr, flush=True)
     held = ids[args.calib_tokens:2 * args.calib_tokens]
