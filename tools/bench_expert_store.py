@@ -473,10 +473,12 @@ def table(rows: list[dict]) -> str:
         ex = ro.get("experts") or {}
         notes = []
         for who, x in (("roostd", ro), ("llama.cpp", ll)):
+            if x.get("skipped"):
+                notes.append(f"{who} skipped" + (" (unsupported architecture)" if "architecture" in x["skipped"]
+                                                 else f": {x['skipped'][:60]}"))
+                continue
             if x.get("error"):
                 notes.append(f"{who}: {x['error'][:60]}")
-            elif x.get("skipped"):
-                notes.append(f"{who}: {x['skipped'][:60]}")
             if x.get("cpu_busy_before") is not None and x["cpu_busy_before"] > 0.15:
                 notes.append(f"{who}: CPUs {pct(x['cpu_busy_before'])} busy before")
             if x.get("mem_free_before") is not None and x.get("limit_bytes") and \
@@ -484,9 +486,9 @@ def table(rows: list[dict]) -> str:
                 notes.append(f"{who}: only {human(x['mem_free_before'])}B free before")
             if x.get("cached_before") and x["cached_before"] > 0.01:
                 notes.append(f"{who} started {pct(x['cached_before'])} cached")
-        if ro and ll and ro.get("stream") != ll.get("stream"):
+        if ro.get("gen_tokens_per_s") and ll.get("gen_tokens_per_s") and ro.get("stream") != ll.get("stream"):
             notes.append(f"streams differ (roostd {ro.get('stream')})")
-        if ro and r["limit"] is not None and not ro.get("budget_passed") and not ro.get("error"):
+        if ro.get("gen_tokens_per_s") and r["limit"] is not None and not ro.get("budget_passed"):
             notes.append("roostd without --memory-budget")
         body.append([
             "none" if r["limit"] is None else f"{100 * r['limit']:.0f}%", r["model"],
@@ -528,9 +530,14 @@ def plot(rows: list[dict], path: str, title: str) -> None:
     plt.close(fig)
 
 
+def _on_term(signum, frame):  # noqa: ARG001
+    raise KeyboardInterrupt  # SIGTERM cleans up as Ctrl-C does: the child killed, the groups removed
+
+
 def main() -> int:
+    signal.signal(signal.SIGTERM, _on_term)
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("models", nargs="+", metavar="MODEL.gguf[:TOKENS]",
+    ap.add_argument("models", nargs="*", metavar="MODEL.gguf[:TOKENS]",
                     help="one or more models (e.g. random and realistic routers); MODEL.gguf:FILE gives this "
                          "model its own token stream (e.g. the one make_realistic_router.py wrote)")
     ap.add_argument("--limits", default=DEFAULT_LIMITS,
@@ -554,8 +561,18 @@ def main() -> int:
     ap.add_argument("--timeout", type=float, default=1800, help="seconds per engine run")
     ap.add_argument("--json", dest="json_out", metavar="OUT", help="write the results as JSON")
     ap.add_argument("--plot", metavar="PNG", help="write a plot of tokens/s against the limit")
+    ap.add_argument("--from-json", metavar="IN", help="print the table (and --plot) of an earlier --json result; runs nothing")
     args = ap.parse_args()
 
+    if args.from_json:
+        with open(args.from_json) as fh:
+            old = json.load(fh)
+        print(table(old["rows"]))
+        if args.plot:
+            plot(old["rows"], args.plot, f"{', '.join(old['models'])}: {old['threads']} threads, stream {old['stream']}")
+        return 0
+    if not args.models:
+        ap.error("give at least one MODEL.gguf")
     args.model_paths = [spec.partition(":")[0] for spec in args.models]
     engines = [e.strip().replace("llama.cpp", "llamacpp") for e in args.engines.split(",") if e.strip()]
     if bad := [e for e in engines if e not in ("roostd", "llamacpp")]:
@@ -575,9 +592,6 @@ def main() -> int:
                 if o not in opts:
                     print(f"note: this roostd bench has no {o}; runs without it", file=sys.stderr)
 
-    def on_term(signum, frame):  # noqa: ARG001
-        raise KeyboardInterrupt
-    signal.signal(signal.SIGTERM, on_term)
 
     tmpdir = tempfile.mkdtemp(prefix="roost-xbench-")
     rows: list[dict] = []
