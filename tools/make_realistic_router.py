@@ -1,11 +1,11 @@
 #!/usr/bin/env python3
 """Give an OLMoE-shaped random-weight GGUF routers that route like trained ones.
 
-A random-weight MoE model routes almost uniformly: every expert is chosen about as often as
-any other, and the experts chosen for one token say nothing about the next token's. Trained
-routers are different: a few experts per layer are popular, and consecutive tokens of a text
-tend to reuse experts. Caching experts (issue 11's ExpertStore) depends on exactly these two
-properties, so benchmarking it on random routers alone would be too pessimistic.
+Trained routers make a few experts per layer popular, and consecutive tokens of a text tend
+to reuse experts; caching experts (issue 11's ExpertStore) depends on exactly these two
+properties. Random routers on a random-weight model do not route uniformly either (measured:
+docs/BENCHMARKS.md, "Test models with random and realistic routing"): the router inputs share
+one large mean direction, so each random router row carries a fixed per-expert bias.
 
 This tool rewrites the router tensors `blk.N.ffn_gate_inp.weight` (F32, [n_expert, n_embd])
 of a model, built from what the model itself computes:
@@ -18,26 +18,33 @@ of a model, built from what the model itself computes:
   2. llama.cpp runs the model on the first --calib-tokens of that stream and the router input
      of every layer (the `ffn_norm-N` tensor: RMS-normed residual stream times the norm
      weights) is captured through the eval callback: H_l, one row per token;
-  3. for layer l, with mu = the mean of H_l, Z = H_l - mu and m_k = the mean of Z over the
-     tokens of cluster k, expert e's router row is
+  3. for layer l, with mu = the mean of H_l, Z = H_l - mu, P = the span of the --span leading
+     principal components of Z (made orthogonal to mu) and m_k = the mean of Z over the tokens
+     of cluster k, projected on P, expert e's router row is
          w_e = a_e * mu / |mu|^2                          (popularity: mu.h ~ |mu|^2 for every
                                                            token, so a_e acts as a bias)
              + b * m_{k(e)} / (|m_k| * s_k)               (topic: a z-scored projection on its
                                                            cluster's mean direction)
-             + c * g_e / (sqrt(n_embd) * r)               (a random direction per expert, for
-                                                           token-level variety)
+             + g_e / (sqrt(span) * r_P)                   (a random direction of P per expert,
+                                                           for token-level variety)
      where a_e = -zipf * ln(rank_e + 1) (rank: a random permutation per layer; Zipf-like
      popularity), k(e) assigns the experts round-robin to the clusters (shuffled per layer),
-     s_k is the std of Z's projection on m_k, r the RMS of Z's entries, c = 1;
+     s_k is the std of Z's projection on m_k, r_P the RMS of Z's coordinates in P. Only the
+     popularity term points along mu: the inputs of a random model share one large mean
+     direction, and any other component along it would be a fixed per-expert bias. The rows
+     stay in P, the part of the input space the calibration tokens measure well;
   4. zipf and b are chosen per layer by a small grid search on the captured H_l so that the
      top 10% of experts take about --target-top10 of the routings and an expert chosen at
-     token t is chosen again at t+1 with probability about --target-reuse;
+     token t is chosen again at t+1 with probability about --target-reuse; steps 2-4 run
+     --iterations rounds, each on the router inputs of the model the previous round wrote
+     (a rewritten layer changes what all later layers see);
   5. the routing of the rewritten model is measured with llama.cpp again (the `ffn_moe_logits`
-     of every layer on the stream, top-k taken in numpy): its statistics, per layer, next to
-     those of the random routers, are printed (and written with --stats-json).
+     of every layer, top-k taken in numpy) on a held-out part of the stream and on
+     pseudo-random tokens; its statistics, per layer, next to those of the routers before,
+     are printed (and written with --stats-json).
 
-Later layers see hidden states that earlier rewritten routers changed, so step 5's numbers are
-the real ones, not step 4's targets.
+--mode uniform writes routers meant to route close to uniformly and independently instead
+(random rows orthogonal to mu and to the slowly varying principal components of Z).
 
 The model must be loadable by llama.cpp; a GPT-2 tokenizer without `tokenizer.ggml.merges`
 (llama.cpp refuses it) gets a one-entry merge list in the copy (--out).
@@ -173,9 +180,11 @@ def make_stream(emb: np.ndarray, n_tokens: int, n_clusters: int, stay: float, se
 
 # ---- llama.cpp: capture router inputs and router logits ---------------------------------------
 
-def capture(model: str, tokens: np.ndarray, names: tuple[str, ...], threads: int, n_layer: int) -> dict[str, np.ndarray]:
-    """Run llama.cpp on `tokens` (one batch) and return {f"{name}-{il}": array [n_tokens, width]}
-    for every requested tensor name, read in the eval callback."""
+def capture(model: str, tokens: np.ndarray, names: tuple[str, ...], threads: int, n_layer: int,
+            n_seqs: int = 1) -> dict[str, np.ndarray]:
+    """Run llama.cpp on `tokens` (one batch: n_seqs independent sequences of equal length, one
+    after the other) and return {f"{name}-{il}": array [n_tokens, width]} for every requested
+    tensor name, read in the eval callback."""
     import llama_cpp
     libdir = Path(llama_cpp.__file__).parent / "lib"
     ggml = ctypes.CDLL(str(libdir / "libggml-base.so"))
@@ -212,7 +221,10 @@ def capture(model: str, tokens: np.ndarray, names: tuple[str, ...], threads: int
     if not m:
         raise RuntimeError(f"llama.cpp cannot load {model}")
     cp = llama_cpp.llama_context_default_params()
-    cp.n_ctx = n_tok + 16
+    seq_len = n_tok // n_seqs
+    assert seq_len * n_seqs == n_tok
+    cp.n_ctx = (seq_len + 16) * n_seqs
+    cp.n_seq_max = n_seqs
     cp.n_batch = cp.n_ubatch = n_tok
     cp.n_threads = cp.n_threads_batch = threads
     cp.cb_eval = cb
@@ -225,9 +237,9 @@ def capture(model: str, tokens: np.ndarray, names: tuple[str, ...], threads: int
         try:
             for i, tok in enumerate(tokens):
                 batch.token[i] = int(tok)
-                batch.pos[i] = i
+                batch.pos[i] = i % seq_len
                 batch.n_seq_id[i] = 1
-                batch.seq_id[i][0] = 0
+                batch.seq_id[i][0] = i // seq_len
                 batch.logits[i] = 1
             batch.n_tokens = n_tok
             rc = llama_cpp.llama_decode(ctx, batch)
@@ -251,7 +263,7 @@ def route(logits: np.ndarray, k: int) -> np.ndarray:
     return np.argpartition(-logits, k - 1, axis=1)[:, :k]
 
 
-def stats(sel: np.ndarray, n_expert: int) -> dict:
+def stats(sel: np.ndarray, n_expert: int, seq_len: int | None = None) -> dict:
     """Popularity (share of routings taken by the top 10% / 25% of experts, entropy of the
     expert distribution in bits, max log2(n_expert)) and reuse (probability that an expert
     chosen at token t is chosen again at t+1; uniform routing gives k / n_expert)."""
@@ -261,7 +273,10 @@ def stats(sel: np.ndarray, n_expert: int) -> dict:
     p = share[share > 0]
     onehot = np.zeros((T, n_expert), dtype=bool)
     onehot[np.arange(T)[:, None], sel] = True
-    reuse = (onehot[1:] & onehot[:-1]).sum() / (k * (T - 1))
+    pair = np.ones(T - 1, dtype=bool)
+    if seq_len:
+        pair[seq_len - 1::seq_len] = False  # no pairs across sequence boundaries
+    reuse = (onehot[1:] & onehot[:-1])[pair].sum() / (k * pair.sum())
     return {"top10": float(share[:max(1, round(0.10 * n_expert))].sum()),
             "top25": float(share[:max(1, round(0.25 * n_expert))].sum()),
             "entropy_bits": float(-(p * np.log2(p)).sum()), "reuse": float(reuse)}
@@ -276,7 +291,7 @@ def _orth(X: np.ndarray, Q: np.ndarray) -> np.ndarray:
 
 def design_layer(H: np.ndarray, cluster_of_tok: np.ndarray, n_expert: int, k: int, n_clusters: int,
                  mode: str, target_top10: float, target_reuse: float, slow_share: float,
-                 rng: np.random.Generator) -> tuple[np.ndarray, dict]:
+                 rng: np.random.Generator, span: int = 64, seq_len: int | None = None) -> tuple[np.ndarray, dict]:
     """Router rows for one layer from its captured router inputs H (one row per token).
 
     Every hidden state carries the same large mean direction mu (most of |h|^2 after the first
@@ -310,15 +325,32 @@ def design_layer(H: np.ndarray, cluster_of_tok: np.ndarray, n_expert: int, k: in
         w = (Gp / (np.sqrt(C) * rf)).astype(np.float32)
         info.update(slow_components=q, predicted=stats(route(H @ w.T, k), n_expert))
         return w, info
+    # Router rows stay inside the well-measured part of the input space: the span of mu and of
+    # the leading principal components of Z. A random row's component outside it is invisible
+    # on the calibration tokens but meets other tokens' inputs (another context, another mean)
+    # as a fixed per-expert bias, which skews their routing far beyond the design.
+    _, sv, Vt = np.linalg.svd(Z, full_matrices=False)
+    # Each sequence has a mean of its own (its context), far from mu on this scale: a fixed
+    # bias for all its tokens unless the rows are orthogonal to those sequence means too.
+    Q = mu_hat
+    if seq_len and T // seq_len > 1:
+        D = H.reshape(T // seq_len, seq_len, C).mean(axis=1) - mu
+        Q, _ = np.linalg.qr(np.concatenate([mu_hat, D]).T)
+        Q = Q.T
+    P = _orth(Vt[:span], Q)
+    P, _ = np.linalg.qr(P.T)
+    P = P.T
     present = [c for c in range(n_clusters) if (cluster_of_tok == c).sum() >= 2]
     M = np.stack([Z[cluster_of_tok == c].mean(axis=0) for c in present])
-    M = _orth(M, mu_hat)
+    M = (M @ P.T) @ P
     Mhat = M / np.linalg.norm(M, axis=1, keepdims=True)
     s = (Z @ Mhat.T).std(axis=0) + 1e-12
     owner = rng.permutation(np.arange(n_expert) % len(present))
     pop_dir = mu / float(mu @ mu)
     topic = Mhat[owner] / s[owner, None]
-    noise = _orth(G, mu_hat) / (np.sqrt(C) * r)
+    Gp = (G @ P.T) @ P
+    zp = Z @ P.T
+    noise = Gp / (np.sqrt(span) * float(np.sqrt((zp ** 2).mean())))
 
     def build(zipf: float, b: float) -> np.ndarray:
         return (zipf * zipf_shape[:, None] * pop_dir[None, :] + b * topic + noise).astype(np.float32)
@@ -326,7 +358,7 @@ def design_layer(H: np.ndarray, cluster_of_tok: np.ndarray, n_expert: int, k: in
     best = None
     for zipf in (0.0, 0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 2.0, 2.5, 3.0):
         for b in (0.0, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 4.0):
-            st = stats(route(H @ build(zipf, b).T, k), n_expert)
+            st = stats(route(H @ build(zipf, b).T, k), n_expert, seq_len)
             err = abs(st["top10"] - target_top10) / target_top10 + abs(st["reuse"] - target_reuse) / target_reuse
             if best is None or err < best[0]:
                 best = (err, zipf, b, st)
@@ -377,6 +409,11 @@ def main() -> int:
                     help="share of routings of the top 10%% of experts (uniform: 0.10)")
     ap.add_argument("--target-reuse", type=float, default=0.45,
                     help="P(expert chosen at t is chosen at t+1) (uniform: top-k / n_expert)")
+    ap.add_argument("--span", type=int, default=64,
+                    help="realistic: router rows lie in the span of the mean input and this many leading "
+                         "principal components of the centred inputs")
+    ap.add_argument("--calib-seqs", type=int, default=8,
+                    help="the calibration tokens are this many independent sequences from across the stream")
     ap.add_argument("--iterations", type=int, default=3,
                     help="design rounds, each on the router inputs of the model the previous round wrote")
     ap.add_argument("--seed", type=int, default=7)
@@ -403,7 +440,13 @@ def main() -> int:
     if args.tokens_out:
         Path(args.tokens_out).write_text(" ".join(map(str, ids.tolist())) + "\n")
         print(f"wrote {n_stream} tokens to {args.tokens_out}", file=sys.stderr)
-    calib = ids[:args.calib_tokens]
+    # --calib-seqs independent sequences spread over the stream, for the design; as many others,
+    # shifted by half a spacing, held out for the check
+    nseq = args.calib_seqs
+    seq_len = args.calib_tokens // nseq
+    spacing = len(ids) // nseq
+    calib = np.concatenate([ids[j * spacing:j * spacing + seq_len] for j in range(nseq)])
+    held = np.concatenate([ids[j * spacing + spacing // 2:j * spacing + spacing // 2 + seq_len] for j in range(nseq)])
     cl = cluster[calib]
 
     # Rewriting layer l's router changes what every later layer sees (other experts, another
@@ -414,8 +457,8 @@ def main() -> int:
         print(f"round {it + 1}/{args.iterations}: measuring the router inputs and the routing with llama.cpp",
               file=sys.stderr, flush=True)
         t0 = time.monotonic()
-        cap = capture(path, calib, ("ffn_norm", "ffn_moe_logits"), args.threads, L)
-        now = [stats(route(cap[f"ffn_moe_logits-{il}"], k), E) for il in range(L)]
+        cap = capture(path, calib, ("ffn_norm", "ffn_moe_logits"), args.threads, L, nseq)
+        now = [stats(route(cap[f"ffn_moe_logits-{il}"], k), E, seq_len) for il in range(L)]
         print(f"  {time.monotonic() - t0:.0f} s; routing now (calibration tokens): mean top10% "
               f"{np.mean([x['top10'] for x in now]):.1%}, reuse {np.mean([x['reuse'] for x in now]):.1%}",
               file=sys.stderr, flush=True)
@@ -425,7 +468,7 @@ def main() -> int:
         routers, infos = {}, []
         for il in range(L):
             w, info = design_layer(cap[f"ffn_norm-{il}"], cl, E, k, args.clusters, args.mode, args.target_top10,
-                                   args.target_reuse, args.slow_share, rng)
+                                   args.target_reuse, args.slow_share, rng, span=args.span, seq_len=seq_len)
             routers[il] = w
             infos.append(info)
             pr = info["predicted"]
@@ -437,20 +480,18 @@ def main() -> int:
         write_routers(path, routers)
     print("measuring the routing of the rewritten routers with llama.cpp (held-out part of the stream)",
           file=sys.stderr, flush=True)
-    held = ids[args.calib_tokens:2 * args.calib_tokens]
-    cap = capture(path, held, ("ffn_moe_logits",), args.threads, L)
-    after = [stats(route(cap[f"ffn_moe_logits-{il}"], k), E) for il in range(L)]
+    cap = capture(path, held, ("ffn_moe_logits",), args.threads, L, nseq)
+    after = [stats(route(cap[f"ffn_moe_logits-{il}"], k), E, seq_len) for il in range(L)]
 
     # the same measurement on a pseudo-random stream (what the benchmarks use without --tokens-file)
-    rnd = np.random.default_rng(args.seed + 2).integers(1, eos, args.calib_tokens)
-    cap = capture(path, rnd, ("ffn_moe_logits",), args.threads, L)
-    after_rnd = [stats(route(cap[f"ffn_moe_logits-{il}"], k), E) for il in range(L)]
+    rnd = np.random.default_rng(args.seed + 2).integers(1, eos, seq_len * nseq)
+    cap = capture(path, rnd, ("ffn_moe_logits",), args.threads, L, nseq)
+    after_rnd = [stats(route(cap[f"ffn_moe_logits-{il}"], k), E, seq_len) for il in range(L)]
 
     print(f"routing measured with llama.cpp on {args.calib_tokens} tokens (uniform routing: top10% "
           f"{max(1, round(0.1 * E)) / E:.1%}, reuse {k / E:.1%}, entropy {np.log2(E):.2f} bits)")
-    print_stats(f"{args.mode} routers, clustered stream (held out: tokens {args.calib_tokens}.."
-                f"{2 * args.calib_tokens - 1}), next to the routers before (tokens 0..{args.calib_tokens - 1}):",
-                after, before)
+    print_stats(f"{args.mode} routers, clustered stream ({nseq} held-out sequences of {seq_len}), next to the "
+                f"routers before (the {nseq} calibration sequences):", after, before)
     print_stats(f"{args.mode} routers, pseudo-random tokens:", after_rnd, None)
     if args.stats_json:
         with open(args.stats_json, "w") as fh:
