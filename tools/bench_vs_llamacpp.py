@@ -87,7 +87,47 @@ def prompt_ids(n: int, n_vocab: int, seed: int = 1234) -> list[int]:
     return ids
 
 
-def run_llamacpp(model: str, threads: int, prompt: int, gen: int, batch: int) -> dict:
+def read_token_stream(path: str, needed: int, n_vocab: int | None = None) -> list[int]:
+    """Whitespace-separated token ids (the format of `roostd bench --tokens-file`); at least `needed`."""
+    with open(path) as f:
+        ids = [int(x) for x in f.read().split()]
+    if len(ids) < needed:
+        raise ValueError(f"{path}: {len(ids)} token ids; --prompt-tokens + --gen-tokens need {needed}")
+    if n_vocab is not None:
+        bad = [t for t in ids[:needed] if not 0 <= t < n_vocab]
+        if bad:
+            raise ValueError(f"{path}: token id {bad[0]} outside the vocabulary (0..{n_vocab - 1})")
+    return ids[:needed]
+
+
+def _proc_read_bytes() -> int | None:
+    """Bytes this process (all its threads) caused to be read from the block layer: /proc/self/io
+    read_bytes (page-cache misses of the mmap'd weights included, cache hits not)."""
+    try:
+        with open("/proc/self/io") as f:
+            for line in f:
+                if line.startswith("read_bytes:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return None
+
+
+def _peak_rss_bytes() -> int:
+    import resource
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # KiB on Linux
+
+
+def run_llamacpp(model: str, threads: int, prompt: int, gen: int, batch: int,
+                 tokens_file: str | None = None, warmup: bool = True) -> dict:
+    """Prompt-processing and generation tokens/s of llama.cpp on MODEL.
+
+    Without tokens_file: `prompt` pseudo-random ids, then `gen` tokens generated greedily.
+    With tokens_file (teacher forcing, as `roostd bench --tokens-file`): its first `prompt` ids
+    are the prompt, the next `gen` ids are fed one at a time as the generated tokens (the argmax
+    is still computed each step, so the work per step is the same as in greedy generation).
+    The result also carries the disk bytes read (/proc/self/io) during generation and in total,
+    and the process's peak RSS."""
     import llama_cpp
     import numpy as np
 
@@ -135,26 +175,46 @@ def run_llamacpp(model: str, threads: int, prompt: int, gen: int, batch: int) ->
                 raise RuntimeError("non-finite logits")
             return best
 
-        ids = prompt_ids(prompt, n_vocab)
-        # warm-up: a short prompt and a few generated tokens (pages in the weights, builds graphs)
-        decode(ids[: min(len(ids), batch, 32)])
-        tok = argmax_last()
-        for _ in range(3):
-            decode([tok])
+        if tokens_file:
+            stream = read_token_stream(tokens_file, prompt + gen, n_vocab)
+            ids, forced = stream[:prompt], stream[prompt:]
+        else:
+            ids, forced = prompt_ids(prompt, n_vocab), None
+        if warmup:
+            # a short prompt and a few generated tokens (pages in the weights, builds graphs)
+            decode(ids[: min(len(ids), batch, 32)])
             tok = argmax_last()
-        llama_cpp.llama_memory_clear(mem, True)
+            for _ in range(3):
+                decode([tok])
+                tok = argmax_last()
+            llama_cpp.llama_memory_clear(mem, True)
 
+        r0 = _proc_read_bytes()
         t0 = time.perf_counter()
         for a in range(0, prompt, batch):
             decode(ids[a:a + batch])
         tok = argmax_last()
         t1 = time.perf_counter()
-        for _ in range(gen):
-            decode([tok])
+        r1 = _proc_read_bytes()
+        for i in range(gen):
+            if forced is None:
+                decode([tok])
+                tok = argmax_last()
+            else:  # as roostd: step i feeds forced[i]; the argmax is read once at the end
+                decode([forced[i]])
+        if forced is not None:
             tok = argmax_last()
         t2 = time.perf_counter()
-        return {"prompt_tokens_per_s": prompt / (t1 - t0), "gen_tokens_per_s": gen / (t2 - t1),
-                "n_vocab": n_vocab}
+        r2 = _proc_read_bytes()
+        out = {"prompt_tokens_per_s": prompt / (t1 - t0), "gen_tokens_per_s": gen / (t2 - t1),
+               "gen_s": t2 - t1, "n_vocab": n_vocab, "final_argmax": tok,
+               "peak_rss_bytes": _peak_rss_bytes()}
+        if r0 is not None:
+            out.update(prompt_read_bytes=r1 - r0, gen_read_bytes=r2 - r1, total_read_bytes=r2,
+                       gen_disk_bytes_per_token=(r2 - r1) / max(gen, 1))
+        if tokens_file:
+            out["tokens_file"] = tokens_file
+        return out
     finally:
         if ctx:
             llama_cpp.llama_free(ctx)
@@ -162,20 +222,38 @@ def run_llamacpp(model: str, threads: int, prompt: int, gen: int, batch: int) ->
         gc.collect()
 
 
+def llamacpp_child_cmd(model: str, threads: int, prompt: int, gen: int, batch: int,
+                       tokens_file: str | None = None, warmup: bool = True,
+                       python: str | None = None) -> list[str]:
+    """The command line of one llama.cpp run in a child process (see run_llamacpp)."""
+    cmd = [python or sys.executable, str(Path(__file__).resolve()), "--llamacpp-child", model,
+           "--threads", str(threads), "--prompt-tokens", str(prompt), "--gen-tokens", str(gen),
+           "--batch", str(batch)]
+    if tokens_file:
+        cmd += ["--tokens-file", tokens_file]
+    if not warmup:
+        cmd.append("--no-warmup")
+    return cmd
+
+
+def parse_llamacpp_child(returncode: int, stdout: str, stderr: str) -> dict:
+    """The result of a llamacpp_child_cmd run, or a RuntimeError with the telling part of stderr."""
+    lines = [ln for ln in stdout.splitlines() if ln.startswith("{")]
+    if returncode != 0 or not lines:
+        err = [ln for ln in stderr.splitlines() if ln.strip()]
+        raise RuntimeError(f"llama.cpp exited {returncode}: " + " | ".join(err[-3:])[-400:])
+    j = json.loads(lines[-1])
+    if "error" in j:
+        raise RuntimeError(j["error"] + (" | " + " | ".join(stderr.strip().splitlines()[-2:]) if stderr.strip() else ""))
+    return j
+
+
 def run_llamacpp_subprocess(model: str, threads: int, prompt: int, gen: int, batch: int, timeout: float) -> dict:
     """llama.cpp in a child process: a crash or abort (GGML_ASSERT) of llama.cpp on a file it does
     not support becomes an error in the table instead of ending the benchmark."""
-    cmd = [sys.executable, __file__, "--llamacpp-child", model, "--threads", str(threads),
-           "--prompt-tokens", str(prompt), "--gen-tokens", str(gen), "--batch", str(batch)]
+    cmd = llamacpp_child_cmd(model, threads, prompt, gen, batch)
     p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
-    lines = [ln for ln in p.stdout.splitlines() if ln.startswith("{")]
-    if p.returncode != 0 or not lines:
-        err = [ln for ln in p.stderr.splitlines() if ln.strip()]
-        raise RuntimeError(f"llama.cpp exited {p.returncode}: " + " | ".join(err[-3:])[-400:])
-    j = json.loads(lines[-1])
-    if "error" in j:
-        raise RuntimeError(j["error"] + (" | " + " | ".join(p.stderr.strip().splitlines()[-2:]) if p.stderr.strip() else ""))
-    return j
+    return parse_llamacpp_child(p.returncode, p.stdout, p.stderr)
 
 
 # ---- table --------------------------------------------------------------------------------
@@ -268,13 +346,16 @@ def main() -> int:
     ap.add_argument("--roostd", default=str(ROOT / ".build/release/roostd"))
     ap.add_argument("--timeout", type=float, default=1800, help="seconds per engine run")
     ap.add_argument("--json", dest="json_out", metavar="OUT", help="also write the results as JSON")
+    ap.add_argument("--tokens-file", metavar="FILE", help=argparse.SUPPRESS)  # llama.cpp child only
+    ap.add_argument("--no-warmup", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--llamacpp-child", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
 
     batch = max(1, min(args.batch, args.prompt_tokens))
     if args.llamacpp_child:
         try:
-            r = run_llamacpp(args.models[0], args.threads, args.prompt_tokens, args.gen_tokens, batch)
+            r = run_llamacpp(args.models[0], args.threads, args.prompt_tokens, args.gen_tokens, batch,
+                             tokens_file=args.tokens_file, warmup=not args.no_warmup)
         except Exception as e:
             r = {"error": f"{type(e).__name__}: {e}"}
         print(json.dumps(r), flush=True)
