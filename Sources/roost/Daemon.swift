@@ -134,6 +134,9 @@ struct Daemon {
                 for event in parser.feed(piece) where try handle(event) {
                     return .finished(finish, usage)
                 }
+                // A Ctrl-C that came between two reads (not during a wait) is seen here,
+                // even when tokens keep arriving.
+                try idle()
             }
             if let event = parser.finish(), try handle(event) { return .finished(finish, usage) }
             return .finished(finish, usage)
