@@ -1,6 +1,6 @@
 import Foundation
 import GGUF
-import Models
+@testable import Models
 import Tensors
 import Testing
 
@@ -124,6 +124,11 @@ private func deepseekPath(_ name: String, _ type: String) throws -> (URL, DeepSe
             }
         default:
             if let tol { #expect(maxAbs <= tol.max_abs, "\(f): logits differ by \(maxAbs), tolerance \(tol.max_abs)") }
+        }
+        // Without groups (V2-Lite) llama.cpp routes as V2 does: its greedy continuation on
+        // the same file is ours (F16 and Q8_0 files, whose rounding moves transformers' own).
+        if f.name.hasPrefix("deepseek2-lite"), f.type != "f32", let cppGreedy {
+            #expect(greedy == cppGreedy, "\(f): greedy continuation differs from llama.cpp's on the same file")
         }
     }
 
@@ -258,6 +263,52 @@ private func deepseekPath(_ name: String, _ type: String) throws -> (URL, DeepSe
         #expect(throws: ModelError.badMetadata(key: "deepseek2.expert_gating_func", expected: "1 (softmax, DeepSeek-V2)",
                                                found: "2")) {
             _ = try TransformerModel(file: s, kernels: Kernels.best)
+        }
+    }
+}
+
+/// DeepSeek-V2's group-limited routing: groups ranked by their best expert (not by the
+/// sum of the two best, V3's rule, which llama.cpp applies to deepseek2 files).
+@Suite struct DeepSeek2RoutingTests {
+    private func route(_ probs: [Float], k: Int, groups: Int, used: Int, normalize: Bool = false,
+                       scale: Float = 1) -> ([Int32], [Float]) {
+        var logits = probs.map { logf($0) }
+        var experts = [Int32](repeating: -1, count: k)
+        var weights = [Float](repeating: 0, count: k)
+        logits.withUnsafeMutableBufferPointer { l in
+            experts.withUnsafeMutableBufferPointer { e in
+                weights.withUnsafeMutableBufferPointer { w in
+                    guard let lb = l.baseAddress, let eb = e.baseAddress, let wb = w.baseAddress else { return }
+                    routeGroupLimited(lb, n: probs.count, k: k, groups: groups, groupsUsed: used, normalize: normalize,
+                                      scale: scale, experts: eb, weights: wb)
+                }
+            }
+        }
+        return (experts, weights)
+    }
+
+    @Test func groupsRankedByTheirBestExpert() {
+        // Groups of 2: best 0.30 / 0.15 / 0.25 / 0.06, sums of the two best 0.32 / 0.30 / 0.26 / 0.12.
+        let p: [Float] = [0.30, 0.02, 0.15, 0.15, 0.25, 0.01, 0.06, 0.06]
+        // V2 keeps groups 0 and 2 -> experts 0, 4 (V3's sums would keep 0 and 1 -> 0, 2).
+        let (e, w) = route(p, k: 2, groups: 4, used: 2, scale: 2)
+        #expect(e == [0, 4])
+        #expect(abs(w[0] - 0.60) < 1e-5 && abs(w[1] - 0.50) < 1e-5)
+        // One group: both experts from group 0; renormalized.
+        let (e1, w1) = route(p, k: 2, groups: 4, used: 1, normalize: true)
+        #expect(e1 == [0, 1])
+        #expect(abs(w1[0] - 0.30 / 0.32) < 1e-5 && abs(w1[1] - 0.02 / 0.32) < 1e-5)
+        // No groups: plain top-k.
+        let (e2, _) = route(p, k: 3, groups: 1, used: 1)
+        #expect(e2 == [0, 4, 2])
+    }
+
+    /// The latent row (kv_lora + rope = 48 floats here) must be whole Q8_0 blocks.
+    @Test func q8CacheNeedsWholeBlocks() throws {
+        guard let (path, _) = try deepseekPath("deepseek2-qlora", "f32") else { return }
+        #expect(throws: ModelError.badMetadata(key: "deepseek2.attention.key_length",
+                                               expected: "a multiple of 32 for a Q8_0 KV cache", found: "48")) {
+            _ = try TransformerModel(path: path.path, kernels: Kernels.best, kvCache: .q8_0)
         }
     }
 }
