@@ -135,8 +135,8 @@ public struct MLAConfig: Sendable {
             throw .badMetadata(key: N.expertGatingFunc(a), expected: "1 (softmax, DeepSeek-V2)", found: "\(gating)")
         }
         let groups = max(1, try l.optionalInt(N.expertGroupCount(a)) ?? 1)
-        guard experts % groups == 0 else {
-            throw .badMetadata(key: N.expertGroupCount(a), expected: "a divisor of the expert count \(experts)",
+        guard experts % groups == 0, groups <= 64 else {
+            throw .badMetadata(key: N.expertGroupCount(a), expected: "a divisor of the expert count \(experts), at most 64",
                                found: "\(groups)")
         }
         let used = try l.optionalInt(N.expertGroupUsedCount(a)) ?? groups
@@ -211,27 +211,31 @@ func routeGroupLimited(_ logits: UnsafeMutablePointer<Float>, n: Int, k: Int, gr
     }
     let inv = 1 / sum
     for i in 0..<n { logits[i] *= inv }
+    // Allowed groups (at most 64, checked at load) as a bit mask: group g is allowed when
+    // fewer than groupsUsed groups beat it (by best probability, then lower index).
     let per = n / max(1, groups)
-    // Group g is allowed when fewer than groupsUsed groups beat it (by max, then index).
-    @inline(__always) func groupMax(_ g: Int) -> Float {
-        var b = -Float.infinity
-        for i in (g * per)..<((g + 1) * per) where logits[i] > b { b = logits[i] }
-        return b
-    }
-    @inline(__always) func allowed(_ i: Int) -> Bool {
-        if groups <= 1 || groupsUsed >= groups { return true }
-        let g = i / per, mg = groupMax(g)
-        var better = 0
-        for o in 0..<groups where o != g {
-            let mo = groupMax(o)
-            if mo > mg || (mo == mg && o < g) { better += 1 }
+    var mask = UInt64.max
+    if groups > 1 && groupsUsed < groups {
+        @inline(__always) func groupMax(_ g: Int) -> Float {
+            var b = -Float.infinity
+            for i in (g * per)..<((g + 1) * per) where logits[i] > b { b = logits[i] }
+            return b
         }
-        return better < groupsUsed
+        mask = 0
+        for g in 0..<groups {
+            let mg = groupMax(g)
+            var better = 0
+            for o in 0..<groups where o != g {
+                let mo = groupMax(o)
+                if mo > mg || (mo == mg && o < g) { better += 1 }
+            }
+            if better < groupsUsed { mask |= 1 << UInt64(g) }
+        }
     }
     for r in 0..<k {
         var best = -1
         var bestP = -Float.infinity
-        for i in 0..<n where logits[i] > bestP && allowed(i) {
+        for i in 0..<n where logits[i] > bestP && mask & (1 << UInt64(i / per)) != 0 {
             var taken = false
             for q in 0..<r where experts[q] == Int32(i) {
                 taken = true

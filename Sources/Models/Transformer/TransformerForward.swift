@@ -78,7 +78,7 @@ public final class TransformerWorkspace {
         group = MatvecGroup(capacity: max(8, 2 * cfg.experts + 2, cfg.mla == nil ? 0 : cfg.heads))
         let e = cfg.embedding, qw = cfg.qWidth, kvw = cfg.kvWidth, fd = cfg.maxDenseHidden
         let ne = max(1, cfg.experts), fe = max(1, cfg.expertFeedForward)
-        scoresPerThread = cfg.groupSize * cfg.contextLength
+        scoresPerThread = (cfg.mla == nil ? cfg.groupSize : 1) * cfg.contextLength
         let logitRows = max(allLogits ? self.maxTokens : 1, self.maxBatch)
         let sizes = [c * e, c * e, c * qw, c * qw, c * kvw, c * kvw, c * e, c * e, c * fd, c * fd, c * cfg.rope.dims,
                      c * ne, c * kk, c * kk * e, c * kk * e, c * kk * fe, c * kk * fe,
