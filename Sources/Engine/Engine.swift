@@ -55,6 +55,10 @@ public struct ModelDescription: Sendable, Equatable {
     public var architecture: String?
     public var quantization: String?
     public var parameterCount: Int
+    /// Bytes of the routed experts (`*_exps` tensors) of an MoE model; 0 for others. Such a
+    /// model loads within a memory budget smaller than its file: the experts then live in
+    /// an expert store sized to what is left.
+    public var routedExpertBytes: Int = 0
     /// Why the file cannot be used, when it cannot.
     public var error: String?
     public var loaded: Bool
@@ -103,6 +107,13 @@ public final class InferenceEngine: @unchecked Sendable {
         let format: ChatFormat
         var lastUse: Double
         var keepAlive: Double
+        /// Memory the model counts against the budget: its file, or with an expert store
+        /// of a budget, the rest of the file plus the store's pool.
+        var costBytes: Int {
+            guard let store = model.expertStore, let pool = store.budgetBytes else { return model.file.fileSize }
+            let experts = store.layers.joined().reduce(0) { $0 + $1.byteCount }
+            return model.file.fileSize - experts + pool + InferenceEngine.expertScratchAllowance
+        }
         private let vocabularyLock = Mutex<GrammarVocabulary?>(nil)
         init(name: String, model: any LanguageModel, tokenizer: AnyTokenizer, worker: ModelWorker, format: ChatFormat,
              keepAlive: Double) {
@@ -209,6 +220,7 @@ public final class InferenceEngine: @unchecked Sendable {
             for t in file.tensors {
                 d.parameterCount += t.elementCount
                 if t.dims.count >= 2 { bytesByType[t.type.name.lowercased(), default: 0] += t.byteCount }
+                if t.name.hasSuffix("_exps.weight") { d.routedExpertBytes += t.byteCount }
             }
             d.quantization = bytesByType.max { $0.value < $1.value }?.key
             if let arch = file.architecture, Architecture(rawValue: arch) == nil {
@@ -268,27 +280,37 @@ public final class InferenceEngine: @unchecked Sendable {
         }
     }
 
+    /// Scratch and state memory counted beside an MoE model's dense weights when its
+    /// experts live in an expert store.
+    static let expertScratchAllowance = 64 << 20
+
     private func load(_ name: String, keepAlive: Double) throws(EngineError) -> LoadedModel {
         guard let d = shared.withLock({ $0.catalog[name] }) else { throw .unknownModel(name) }
-        let needed = d.sizeBytes
         let budget = configuration.memoryBudgetBytes
+        // An MoE model larger than the budget needs its dense part and an expert pool of at
+        // least one layer's experts (the store checks that); others need the whole file.
+        let dense = d.sizeBytes - d.routedExpertBytes + InferenceEngine.expertScratchAllowance
+        let needed = d.routedExpertBytes > 0 && d.sizeBytes > budget ? dense : d.sizeBytes
         guard needed <= budget else { throw .overBudget(name: name, neededBytes: needed, budgetBytes: budget) }
         // Unload idle models (least recently used first) until the new one fits.
+        var used = 0
         while true {
-            let (used, victim) = shared.withLock { s -> (Int, LoadedModel?) in
-                let used = s.loaded.values.reduce(0) { $0 + $1.model.file.fileSize }
+            let (inUse, victim) = shared.withLock { s -> (Int, LoadedModel?) in
+                let used = s.loaded.values.reduce(0) { $0 + $1.costBytes }
                 let idle = s.loaded.values.filter { $0.worker.isIdle }.min { $0.lastUse < $1.lastUse }
                 return (used, idle)
             }
-            if used + needed <= budget { break }
+            used = inUse
+            if used + d.sizeBytes <= budget || (needed < d.sizeBytes && used + needed < budget) { break }
             guard let victim else { throw .overBudget(name: name, neededBytes: used + needed, budgetBytes: budget) }
             unload(victim.name, reason: "to make room for \(name)")
         }
+        let expertBudget: Int? = used + d.sizeBytes <= budget ? nil : budget - used - dense
         let start = monotonicSeconds()
         let model: any LanguageModel
         let tokenizer: AnyTokenizer
         do {
-            model = try loadLanguageModel(path: d.path, kernels: kernels)
+            model = try loadLanguageModel(path: d.path, kernels: kernels, expertBudgetBytes: expertBudget)
             tokenizer = AnyTokenizer(try loadTokenizer(model.file))
         } catch {
             throw .modelUnavailable(name: name, reason: error.description)

@@ -72,6 +72,8 @@ public protocol LanguageModel: AnyObject, Sendable {
     var weightBytesPerToken: Int { get }
     /// Bytes of all weights in the file.
     var fileWeightBytes: Int { get }
+    /// Where an MoE model reads its routed experts (nil for other models; a default).
+    var expertStore: ExpertStore? { get }
     /// Bytes of memory one state needs when it holds `tokens` tokens.
     func stateBytes(tokens: Int) -> Int
     /// An empty state.
@@ -82,15 +84,24 @@ public protocol LanguageModel: AnyObject, Sendable {
                     allLogits: Bool) throws(ModelError) -> any ModelRunner
 }
 
-/// Loads the model a GGUF file holds, by its `general.architecture`.
-public func loadLanguageModel(path: String, kernels: Kernels) throws(ModelError) -> any LanguageModel {
+extension LanguageModel {
+    /// Where an MoE model reads its routed experts (nil for other models).
+    public var expertStore: ExpertStore? { nil }
+}
+
+/// Loads the model a GGUF file holds, by its `general.architecture`. With
+/// `expertBudgetBytes`, an MoE model keeps its routed experts in an `ExpertStore` of that
+/// many bytes; other models ignore it.
+public func loadLanguageModel(path: String, kernels: Kernels,
+                              expertBudgetBytes: Int? = nil) throws(ModelError) -> any LanguageModel {
     let file: GGUFFile
     do { file = try GGUFFile(path: path) } catch { throw .file(error) }
-    return try loadLanguageModel(file: file, kernels: kernels)
+    return try loadLanguageModel(file: file, kernels: kernels, expertBudgetBytes: expertBudgetBytes)
 }
 
 /// Loads the model `file` holds, by its `general.architecture`.
-public func loadLanguageModel(file: GGUFFile, kernels: Kernels) throws(ModelError) -> any LanguageModel {
+public func loadLanguageModel(file: GGUFFile, kernels: Kernels,
+                              expertBudgetBytes: Int? = nil) throws(ModelError) -> any LanguageModel {
     let name = file.metadata["general.architecture"]?.string
     guard let name, let arch = Architecture(rawValue: name) else {
         throw .unsupportedArchitecture(found: name)
@@ -101,6 +112,6 @@ public func loadLanguageModel(file: GGUFFile, kernels: Kernels) throws(ModelErro
     case .mamba:
         return try MambaModel(file: file, kernels: kernels)
     case .llama, .qwen2, .qwen2moe, .qwen3moe, .olmoe, .deepseek2:
-        return try TransformerModel(file: file, kernels: kernels)
+        return try TransformerModel(file: file, kernels: kernels, expertBudgetBytes: expertBudgetBytes)
     }
 }

@@ -89,6 +89,13 @@ public struct WeightMatrix: @unchecked Sendable, CustomStringConvertible {
                       available: buffer.byteCount, offset: offset, name: name, owner: buffer)
     }
 
+    /// The same matrix read from a copy of its bytes at `base` (an expert's slot in a
+    /// buffer pool): same type, shape and row alignment; `owner` (or the caller) keeps
+    /// the copy alive.
+    public func relocated(to base: UnsafeRawPointer, owner: AnyObject?) -> WeightMatrix {
+        WeightMatrix(unchecked: type, rows: rows, cols: cols, rowBytes: rowBytes, base: base, name: name, owner: owner)
+    }
+
     private init(unchecked type: QuantType, rows: Int, cols: Int, rowBytes: Int, base: UnsafeRawPointer,
                  name: String, owner: AnyObject?) {
         self.type = type

@@ -38,6 +38,8 @@ struct Bench: ParsableCommand {
     @Option(help: "Prompt tokens per forward call.") var chunk: Int = 128
     @Option(help: "Runs; the best of each phase is reported.") var repeats: Int = 1
     @Option(help: "Also measure generation with this many sequences stepped together (1...64).") var batch: Int?
+    @Option(help: ArgumentHelp("Memory the run may use (MoE models: dense weights, state, scratch and resident experts; the routed experts live in a buffer pool of what is left). Bytes, KiB/MiB/GiB, KB/MB/GB or N%.",
+                               valueName: "size")) var memoryBudget: String?
     @Option(help: ArgumentHelp("A fixed token stream: whitespace-separated token ids; the first --prompt-tokens are the prompt, the next --gen-tokens are fed one by one as the generated tokens.",
                                valueName: "file")) var tokensFile: String?
     @Flag(help: "Print JSON.") var json = false
@@ -52,8 +54,14 @@ struct Bench: ParsableCommand {
 
     func run() throws {
         let loadStart = monotonicSeconds()
-        let model = try options.load()
         let kernels = try options.kernels()
+        let budget = try memoryBudget.map { try SizeParser.bytes($0, what: "--memory-budget") }
+        var expertBudget: Int?
+        if let budget { expertBudget = try expertBudgetBytes(total: budget) }
+        let model: any LanguageModel
+        do { model = try loadLanguageModel(path: options.model, kernels: kernels, expertBudgetBytes: expertBudget) } catch {
+            throw CommandFailure("\(options.model): \(error.description)")
+        }
         let loadSeconds = monotonicSeconds() - loadStart
         let pool = options.pool()
         let progress = isatty(STDERR_FILENO) != 0 && !json
@@ -88,6 +96,7 @@ struct Bench: ParsableCommand {
         try forward(Array(prompt.prefix(min(chunk, 8))))
         var bestPrompt = Double.infinity, bestGen = Double.infinity, bestBatch = Double.infinity
         var generated: [Int32] = []
+        var expertFigures: ExpertFigures?
         let batchRun = try batch.map { n in try BatchedGeneration(model: model, pool: pool, prompt: prompt, chunk: chunk,
                                                                    sequences: n) }
         for r in 0..<repeats {
@@ -99,6 +108,7 @@ struct Bench: ParsableCommand {
             say("run \(r + 1)/\(repeats): generating \(genTokens) tokens...")
             generated.removeAll(keepingCapacity: true)
             var one: [Int32] = [0]
+            let before = model.expertStore?.stats
             let t1 = monotonicSeconds()
             for i in 0..<genTokens {
                 let next = forced?[i] ?? Int32(argmax(runner.logits(row: 0)))
@@ -108,7 +118,11 @@ struct Bench: ParsableCommand {
                     try one.withUnsafeBufferPointer { (p) throws(ModelError) in try runner.forward(p, state: state, logits: .last) }
                 } catch { throw CommandFailure(error.description) }
             }
-            bestGen = min(bestGen, monotonicSeconds() - t1)
+            let seconds = monotonicSeconds() - t1
+            if seconds < bestGen, let before, let after = model.expertStore?.stats {
+                expertFigures = ExpertFigures(before: before, after: after, tokens: genTokens, totalBudget: budget)
+            }
+            bestGen = min(bestGen, seconds)
             if let batchRun {
                 // Right after the single-sequence run, so both see the same machine load.
                 say("run \(r + 1)/\(repeats): \(batchRun.sequences) sequences x \(genTokens) tokens together...")
@@ -137,6 +151,7 @@ struct Bench: ParsableCommand {
                 "final_argmax": argmax(runner.logits(row: 0)),
             ]
             if let tokensFile { obj["tokens_file"] = tokensFile }
+            if let expertFigures { obj["experts"] = expertFigures.json }
             if let batch, let batchRate {
                 obj["batch"] = batch
                 obj["batch_gen_tokens_per_s"] = batchRate
@@ -154,12 +169,32 @@ struct Bench: ParsableCommand {
             lines.append("weights/token \(mb(Double(bytesPerToken))); read bandwidth \(String(format: "%.1f GB/s", bandwidth / 1e9))")
             lines.append(String(format: "floor        %.2f tokens/s; generation at %.0f%% of the floor", floorRate, 100 * genRate / floorRate))
             lines.append("peak RSS     \(mb(Double(peakRSS))); state \(state.byteCount) bytes")
+            if let f = expertFigures {
+                lines.append(f.line)
+            }
             if let batch, let batchRate {
                 lines.append(String(format: "batch        %d sequences together: %.2f tokens/s in all, %.2fx one sequence",
                                     batch, batchRate, batchRate / genRate))
             }
             print(lines.joined(separator: "\n"))
         }
+    }
+
+    /// What a total budget leaves for resident experts: the budget minus the weights that
+    /// are not routed experts (`*_exps` tensors), the state of the run and a scratch
+    /// allowance. Refuses a budget below the dense part, naming the minimum.
+    private func expertBudgetBytes(total: Int) throws -> Int? {
+        let file: GGUFFile
+        do { file = try GGUFFile(path: options.model) } catch { throw CommandFailure("\(options.model): \(error.description)") }
+        let experts = file.tensors.filter { $0.name.hasSuffix("_exps.weight") }.reduce(0) { $0 + $1.byteCount }
+        guard experts > 0 else { return nil }
+        let dense = file.tensors.reduce(0) { $0 + $1.byteCount } - experts
+        let scratch = 64 << 20
+        let left = total - dense - scratch
+        guard left > 0 else {
+            throw CommandFailure("--memory-budget \(total) bytes is below what the model needs besides its routed experts: \(dense + scratch) bytes (dense weights \(dense), scratch \(scratch)); add room for at least one layer's experts")
+        }
+        return left
     }
 
     /// The weight type holding most bytes of the 2-D tensors ("q8_0", "f16", ...).
@@ -259,4 +294,54 @@ func readTokenStream(_ path: String, vocabulary: Int, needed: Int) throws -> [In
         throw CommandFailure("\(path): \(ids.count) token ids; --prompt-tokens + --gen-tokens need \(needed)")
     }
     return ids
+}
+
+/// The expert store's figures over the best generation run.
+struct ExpertFigures {
+    let delta: ExpertLayerStats
+    let layers: [ExpertLayerStats]
+    let tokens: Int
+    let resident: Int
+    let storeBudget: Int
+    let totalBudget: Int?
+
+    init(before: ExpertStoreStats, after: ExpertStoreStats, tokens: Int, totalBudget: Int?) {
+        func minus(_ a: ExpertLayerStats, _ b: ExpertLayerStats) -> ExpertLayerStats {
+            var d = ExpertLayerStats()
+            d.hits = a.hits - b.hits
+            d.misses = a.misses - b.misses
+            d.prefetched = a.prefetched - b.prefetched
+            d.prefetchUsed = a.prefetchUsed - b.prefetchUsed
+            d.bytesRead = a.bytesRead - b.bytesRead
+            d.stallSeconds = a.stallSeconds - b.stallSeconds
+            d.residentBytes = a.residentBytes
+            return d
+        }
+        layers = zip(after.layers, before.layers).map { minus($0, $1) }
+        delta = minus(after.total, before.total)
+        self.tokens = max(1, tokens)
+        resident = after.total.residentBytes
+        storeBudget = after.budgetBytes
+        self.totalBudget = totalBudget
+    }
+
+    var json: [String: Any] {
+        let n = Double(tokens)
+        return [
+            "hit_rate": delta.hitRate, "prefetch_accuracy": delta.prefetchAccuracy,
+            "disk_bytes_per_token": Double(delta.bytesRead) / n, "stall_s_per_token": delta.stallSeconds / n,
+            "resident_bytes": resident, "budget_bytes": totalBudget ?? 0, "expert_pool_bytes": storeBudget,
+            "layers": layers.enumerated().filter { $0.element.requests > 0 }.map { (i, l) in
+                ["layer": i, "hit_rate": l.hitRate, "prefetch_accuracy": l.prefetchAccuracy,
+                 "disk_bytes_per_token": Double(l.bytesRead) / n, "stall_s_per_token": l.stallSeconds / n,
+                 "resident_bytes": l.residentBytes] as [String: Any]
+            },
+        ]
+    }
+
+    var line: String {
+        String(format: "experts      hit rate %.3f, prefetch accuracy %.3f, %.1f MB read and %.1f ms stalled per token, %.1f MB resident",
+               delta.hitRate, delta.prefetchAccuracy, Double(delta.bytesRead) / Double(tokens) / 1e6,
+               1000 * delta.stallSeconds / Double(tokens), Double(resident) / 1e6)
+    }
 }

@@ -268,7 +268,7 @@ public final class ExpertStore: @unchecked Sendable {
         }
         pthread_mutex_lock(mutex)
         defer { pthread_mutex_unlock(mutex) }
-        // Count, pin and request every expert first, so the reads run in parallel.
+        // Pin what is resident or arriving first, so no miss below evicts it.
         for e in experts {
             let x = Int(e)
             touch(layer, x)
@@ -280,18 +280,32 @@ public final class ExpertStore: @unchecked Sendable {
             case .resident(let s), .loading(let s):
                 statsByLayer[layer].hits += 1
                 slots[s].pins += 1
-            case .absent, .failed:
-                statsByLayer[layer].misses += 1
-                guard let s = takeSlot(for: layer, x) else {
-                    unpin(layer: layer, experts: experts, upTo: e)
-                    throw .badMetadata(key: "memory-budget", expected: "room for \(experts.count) experts of layer \(layer) at once",
-                                       found: "\(slotCount) slots, all in use")
-                }
-                slots[s].pins = 1
-                entries[layer][x].residency = .loading(slot: s)
-                jobs.insert(Job(layer: layer, expert: x, slot: s), at: 0)
-                pthread_cond_broadcast(cond)
+            case .absent, .failed: break
             }
+        }
+        // Then request every miss, so the reads run in parallel. When every free slot is
+        // taken by reads in flight, wait for one to land.
+        for e in experts {
+            let x = Int(e)
+            switch entries[layer][x].residency {
+            case .resident, .loading: continue
+            case .absent, .failed: break
+            }
+            statsByLayer[layer].misses += 1
+            var slot = takeSlot(for: layer, x)
+            while slot == nil && slots.contains(where: { $0.pins == 0 }) {
+                pthread_cond_wait(cond, mutex)
+                slot = takeSlot(for: layer, x)
+            }
+            guard let s = slot else {
+                unpin(layer: layer, experts: experts, upTo: nil)
+                throw .badMetadata(key: "memory-budget", expected: "room for \(experts.count) experts of layer \(layer) at once",
+                                   found: "\(slotCount) slots, all in use")
+            }
+            slots[s].pins = 1
+            entries[layer][x].residency = .loading(slot: s)
+            jobs.insert(Job(layer: layer, expert: x, slot: s), at: 0)
+            pthread_cond_broadcast(cond)
         }
         // Wait for the reads.
         var waitedSince: Double?
@@ -355,10 +369,11 @@ public final class ExpertStore: @unchecked Sendable {
         pthread_cond_broadcast(cond)
     }
 
-    /// Marks the end of a token (or batched step): use frequencies age by `decay`.
-    public func endToken() {
+    /// Marks the end of `count` tokens (a chunk, or a batched step's sequences): use
+    /// frequencies age by `decay` per token.
+    public func endToken(count: Int = 1) {
         pthread_mutex_lock(mutex)
-        token += 1
+        token += count
         pthread_mutex_unlock(mutex)
     }
 

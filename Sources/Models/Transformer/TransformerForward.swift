@@ -49,6 +49,12 @@ public final class TransformerWorkspace {
     let starts: UnsafeMutablePointer<Int>       // [n_expert]
     let fill: UnsafeMutablePointer<Int>         // [n_expert]
     let positions: UnsafeMutablePointer<Int>    // [C]
+    /// Expert store use: the experts a call routes to, their slices' addresses (3 per
+    /// expert), and the next MoE layer's predicted experts ([C][k]).
+    let expertList: UnsafeMutablePointer<Int32>           // [n_expert]
+    let expertSlices: UnsafeMutablePointer<UnsafeRawPointer> // [n_expert][3]
+    let nextExperts: UnsafeMutablePointer<Int32>          // [C][k]
+    let nextWeights: FloatPtr                             // [C][k]
     // Multi-head latent attention (deepseek2; one padded row otherwise).
     let mlaQ: FloatPtr              // [C][H * (nope + rope)]
     let mlaQA: FloatPtr             // [C][q_lora]
@@ -115,6 +121,14 @@ public final class TransformerWorkspace {
         fill.initialize(repeating: 0, count: ne)
         positions = .allocate(capacity: c)
         positions.initialize(repeating: 0, count: c)
+        expertList = .allocate(capacity: ne)
+        expertList.initialize(repeating: 0, count: ne)
+        expertSlices = .allocate(capacity: 3 * ne)
+        expertSlices.initialize(repeating: UnsafeRawPointer(buf.pointer), count: 3 * ne)
+        nextExperts = .allocate(capacity: c * kk)
+        nextExperts.initialize(repeating: 0, count: c * kk)
+        nextWeights = .allocate(capacity: c * kk)
+        nextWeights.initialize(repeating: 0, count: c * kk)
     }
 
     deinit {
@@ -124,6 +138,10 @@ public final class TransformerWorkspace {
         starts.deallocate()
         fill.deallocate()
         positions.deallocate()
+        expertList.deallocate()
+        expertSlices.deallocate()
+        nextExperts.deallocate()
+        nextWeights.deallocate()
     }
 }
 
@@ -175,9 +193,10 @@ extension TransformerModel {
     }
 
     /// Runs one column per token (see `KVColumns`); every state has room for its new
-    /// positions (checked and reserved by the caller). Allocates nothing.
+    /// positions (checked and reserved by the caller). Allocates nothing. Throws only when
+    /// the expert store cannot read an expert; the states' token counts are then unchanged.
     func forwardColumns(_ tokens: UnsafeBufferPointer<Int32>, _ cols: KVColumns, ws: TransformerWorkspace,
-                        logits mode: LogitsMode) {
+                        logits mode: LogitsMode) throws(ModelError) {
         let T = tokens.count
         guard T > 0 else { return }
         let cfg = config
@@ -202,7 +221,7 @@ extension TransformerModel {
             switch layer.ffn {
             case let .dense(f): denseFFN(f, T: T, ws: ws, into: ws.proj)
             case let .moe(m):
-                moeFFN(m, T: T, ws: ws)
+                try moeFFN(m, layer: i, T: T, ws: ws)
                 if m.sharedGate == nil, let sh = m.shared { addSharedExperts(sh, T: T, ws: ws) }
             }
             for j in 0..<(T * e) { ws.x[j] += ws.proj[j] }
@@ -211,6 +230,7 @@ extension TransformerModel {
         case let .chunk(s): s.tokenCount += T
         case let .batch(ss): for s in ss { s.tokenCount += 1 }
         }
+        expertStore?.endToken(count: T)
         switch mode {
         case .none:
             return
@@ -350,11 +370,31 @@ extension TransformerModel {
         mm(f.down, ws.gate, xStride: fw, out, T, ws)
     }
 
+    /// Predicts the experts of the next MoE layer by applying its router to this layer's
+    /// FFN input, and asks the store to read those not resident into slots of unpinned
+    /// experts. Uses `ws.router`, whose routing is already done.
+    private func prefetchNext(after layer: Int, T: Int, ws: TransformerWorkspace, store: ExpertStore) {
+        var next = layer + 1
+        while next < layers.count {
+            if case .moe = layers[next].ffn { break }
+            next += 1
+        }
+        guard next < layers.count, case let .moe(n) = layers[next].ffn else { return }
+        let cfg = config
+        let e = cfg.embedding, ne = cfg.experts, kk = cfg.expertsUsed
+        mm(n.router, ws.xn, xStride: e, ws.router, T, ws)
+        for t in 0..<T {
+            routeTopK(ws.router + t * ne, n: ne, k: kk, normalize: false, experts: ws.nextExperts + t * kk,
+                      weights: ws.nextWeights + t * kk)
+        }
+        store.prefetch(layer: next, experts: UnsafeBufferPointer(start: ws.nextExperts, count: T * kk))
+    }
+
     /// proj[t] = sum over t's k routed experts (by rank) of weight * expert(xn[t]), plus the
     /// gated shared expert. The tokens routed to an expert are gathered and multiplied
     /// together (its weights read once per call); each row's result is the gemv's bits,
     /// so a token's output does not depend on which tokens share its experts.
-    private func moeFFN(_ m: MoEWeights, T: Int, ws: TransformerWorkspace) {
+    private func moeFFN(_ m: MoEWeights, layer: Int, T: Int, ws: TransformerWorkspace) throws(ModelError) {
         let cfg = config
         let e = cfg.embedding, ne = cfg.experts, kk = cfg.expertsUsed, fe = cfg.expertFeedForward
         mm(m.router, ws.xn, xStride: e, ws.router, T, ws)
@@ -384,10 +424,33 @@ extension TransformerModel {
             ws.slots[j] = Int32(slot)
             (ws.gathered + slot * e).update(from: ws.xn + (j / kk) * e, count: e)
         }
+        // The routed experts' weights: from the mapping, or resident in the expert store
+        // (read now if missing; the next layer's predicted experts are read meanwhile).
+        var used = 0
         for x in 0..<ne where ws.counts[x] > 0 {
-            let s = ws.starts[x]
-            mmAdd(m.experts[x].gate, ws.gathered + s * e, xStride: e, ws.expertGate + s * fe, yStride: fe, ws.counts[x], ws)
-            mmAdd(m.experts[x].up, ws.gathered + s * e, xStride: e, ws.expertUp + s * fe, yStride: fe, ws.counts[x], ws)
+            ws.expertList[used] = Int32(x)
+            used += 1
+        }
+        let store = expertStore.flatMap { $0.isBudgeted ? $0 : nil }
+        if let store {
+            try store.acquire(layer: layer, experts: UnsafeBufferPointer(start: ws.expertList, count: used),
+                              into: ws.expertSlices)
+            // Read the next layer's likely experts while this layer's compute.
+            prefetchNext(after: layer, T: T, ws: ws, store: store)
+        }
+        defer { store?.release(layer: layer) }
+        @inline(__always) func expert(_ i: Int) -> FFNWeights {
+            let x = Int(ws.expertList[i])
+            guard store != nil else { return m.experts[x] }
+            let w = m.experts[x]
+            return FFNWeights(gate: w.gate.relocated(to: ws.expertSlices[3 * i], owner: nil),
+                              up: w.up.relocated(to: ws.expertSlices[3 * i + 1], owner: nil),
+                              down: w.down.relocated(to: ws.expertSlices[3 * i + 2], owner: nil))
+        }
+        for i in 0..<used {
+            let x = Int(ws.expertList[i]), s = ws.starts[x], w = expert(i)
+            mmAdd(w.gate, ws.gathered + s * e, xStride: e, ws.expertGate + s * fe, yStride: fe, ws.counts[x], ws)
+            mmAdd(w.up, ws.gathered + s * e, xStride: e, ws.expertUp + s * fe, yStride: fe, ws.counts[x], ws)
         }
         ws.group.run(pool: ws.pool)
         let n = T * kk
@@ -396,9 +459,9 @@ extension TransformerModel {
                 ws.expertGate[j] = Ops.silu(ws.expertGate[j]) * ws.expertUp[j]
             }
         }
-        for x in 0..<ne where ws.counts[x] > 0 {
-            let s = ws.starts[x]
-            mmAdd(m.experts[x].down, ws.expertGate + s * fe, xStride: fe, ws.expertOut + s * e, yStride: e, ws.counts[x], ws)
+        for i in 0..<used {
+            let x = Int(ws.expertList[i]), s = ws.starts[x]
+            mmAdd(expert(i).down, ws.expertGate + s * fe, xStride: fe, ws.expertOut + s * e, yStride: e, ws.counts[x], ws)
         }
         ws.group.run(pool: ws.pool)
         eachColumn(T, ws) { range in

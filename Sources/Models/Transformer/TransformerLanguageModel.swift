@@ -62,7 +62,7 @@ public final class TransformerRunner: ModelRunner {
         while start < tokens.count {
             let n = min(workspace.maxTokens, tokens.count - start)
             let last = start + n == tokens.count
-            model.forwardColumns(UnsafeBufferPointer(rebasing: tokens[start..<(start + n)]), .chunk(s), ws: workspace,
+            try model.forwardColumns(UnsafeBufferPointer(rebasing: tokens[start..<(start + n)]), .chunk(s), ws: workspace,
                                  logits: last ? mode : .none)
             start += n
         }
@@ -100,7 +100,7 @@ public final class TransformerRunner: ModelRunner {
             batchStates.append(s)
         }
         for s in batchStates { s.reserve(s.tokenCount + 1) }
-        model.forwardColumns(tokens, .batch(batchStates), ws: workspace, logits: computeLogits ? .all : .none)
+        try model.forwardColumns(tokens, .batch(batchStates), ws: workspace, logits: computeLogits ? .all : .none)
     }
 
     /// Convenience: `forwardBatch` on arrays.

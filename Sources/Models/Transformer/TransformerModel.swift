@@ -64,15 +64,23 @@ public final class TransformerModel: @unchecked Sendable {
     let quantizeQ8: roost_quantize_fn
     /// Element type of the KV caches this model's states hold.
     public let kvCache: KVCacheType
+    /// Where the routed experts are read from (MoE models): the mapping, or with a budget
+    /// a buffer pool of resident experts. nil for dense models.
+    public let expertStore: ExpertStore?
 
-    public convenience init(path: String, kernels: Kernels, kvCache: KVCacheType = .f16) throws(ModelError) {
+    public convenience init(path: String, kernels: Kernels, kvCache: KVCacheType = .f16,
+                            expertBudgetBytes: Int? = nil) throws(ModelError) {
         let f: GGUFFile
         do { f = try GGUFFile(path: path) } catch { throw .file(error) }
-        try self.init(file: f, kernels: kernels, kvCache: kvCache)
+        try self.init(file: f, kernels: kernels, kvCache: kvCache, expertBudgetBytes: expertBudgetBytes)
     }
 
     /// Loads the model `file` holds; its states keep keys and values as `kvCache`.
-    public init(file: GGUFFile, kernels: Kernels, kvCache: KVCacheType = .f16) throws(ModelError) {
+    /// With `expertBudgetBytes`, the routed experts of an MoE model live in an
+    /// `ExpertStore` of that many bytes (at least one layer's experts) instead of being
+    /// read from the mapping.
+    public init(file: GGUFFile, kernels: Kernels, kvCache: KVCacheType = .f16,
+                expertBudgetBytes: Int? = nil) throws(ModelError) {
         guard let name = file.architecture, let arch = Architecture(rawValue: name),
               let spec = TransformerSpec.of(arch)
         else { throw .unsupportedArchitecture(found: file.architecture) }
@@ -117,6 +125,18 @@ public final class TransformerModel: @unchecked Sendable {
         var layers: [TransformerLayer] = []
         for i in 0..<cfg.layers { layers.append(try TransformerModel.loadLayer(l, cfg, i)) }
         self.layers = layers
+        let slices: [[ExpertSlices]] = layers.map { layer in
+            switch layer.ffn {
+            case .dense: []
+            case let .moe(m): m.ranges.map { ExpertSlices(ranges: [$0.gate, $0.up, $0.down]) }
+            }
+        }
+        if cfg.isMoE {
+            expertStore = try ExpertStore(path: file.path, mapped: file.rawBytes, layers: slices,
+                                          budgetBytes: expertBudgetBytes, minimumSlots: cfg.experts)
+        } else {
+            expertStore = nil
+        }
     }
 
     private static func loadLayer(_ l: WeightLoader, _ cfg: TransformerConfig, _ i: Int) throws(ModelError) -> TransformerLayer {
