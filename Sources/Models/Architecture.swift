@@ -12,6 +12,8 @@ public enum Architecture: String, CaseIterable, Sendable {
     case qwen2moe
     case qwen3moe
     case olmoe
+    /// DeepSeek-V2 / V2-Lite: multi-head latent attention, shared experts, YaRN.
+    case deepseek2
     /// Mamba-1 (selective state space model, llama.cpp's `mamba`).
     case mamba
 
@@ -20,7 +22,7 @@ public enum Architecture: String, CaseIterable, Sendable {
         switch self {
         case .rwkv5, .rwkv6, .rwkv7: true
         case .mamba: false
-        case .llama, .qwen2, .qwen2moe, .qwen3moe, .olmoe: false
+        case .llama, .qwen2, .qwen2moe, .qwen3moe, .olmoe, .deepseek2: false
         }
     }
 
@@ -28,7 +30,7 @@ public enum Architecture: String, CaseIterable, Sendable {
     public var isTransformer: Bool {
         switch self {
         case .rwkv5, .rwkv6, .rwkv7, .mamba: false
-        case .llama, .qwen2, .qwen2moe, .qwen3moe, .olmoe: true
+        case .llama, .qwen2, .qwen2moe, .qwen3moe, .olmoe, .deepseek2: true
         }
     }
 }

@@ -111,7 +111,7 @@ public func loadLanguageModel(file: GGUFFile, kernels: Kernels,
         return try RWKVModel(file: file, kernels: kernels)
     case .mamba:
         return try MambaModel(file: file, kernels: kernels)
-    case .llama, .qwen2, .qwen2moe, .qwen3moe, .olmoe:
+    case .llama, .qwen2, .qwen2moe, .qwen3moe, .olmoe, .deepseek2:
         return try TransformerModel(file: file, kernels: kernels, expertBudgetBytes: expertBudgetBytes)
     }
 }

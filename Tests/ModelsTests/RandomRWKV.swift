@@ -48,7 +48,7 @@ func makeRandomRWKV(_ s: RandomRWKVSpec) throws -> [UInt8] {
         for k in ["decay", "iclr", "value_residual_mix", "gate"] {
             w.add("rwkv7.attention.\(k)_lora_rank", .uint32(UInt32(r)))
         }
-    case .mamba, .llama, .qwen2, .qwen2moe, .qwen3moe, .olmoe:
+    case .mamba, .llama, .qwen2, .qwen2moe, .qwen3moe, .olmoe, .deepseek2:
         throw ModelError.unsupportedArchitecture(found: a)
     }
     var rng = SplitMix64(seed: s.seed)
@@ -144,7 +144,7 @@ func makeRandomRWKV(_ s: RandomRWKVSpec) throws -> [UInt8] {
             try vector("\(p).time_mix_k_k.weight", floats(c, center: 0.8, spread: 0.2), dims: [c, 1, 1])
             try vector("\(p).time_mix_k_a.weight", floats(c, center: 0.8, spread: 0.2), dims: [c, 1, 1])
             try vector("\(p).time_mix_r_k.weight", floats(c, spread: 0.5), dims: [s.headSize, c / s.headSize])
-        case .mamba, .llama, .qwen2, .qwen2moe, .qwen3moe, .olmoe:
+        case .mamba, .llama, .qwen2, .qwen2moe, .qwen3moe, .olmoe, .deepseek2:
             throw ModelError.unsupportedArchitecture(found: a)
         }
         if s.arch != .rwkv7 {

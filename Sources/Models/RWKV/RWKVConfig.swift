@@ -69,7 +69,7 @@ public struct RWKVConfig: Sendable, Equatable {
             iclrRank = try l.positiveInt("rwkv7.attention.iclr_lora_rank")
             valueRank = try l.positiveInt("rwkv7.attention.value_residual_mix_lora_rank")
             gateRank = try l.positiveInt("rwkv7.attention.gate_lora_rank")
-        case .mamba, .llama, .qwen2, .qwen2moe, .qwen3moe, .olmoe:
+        case .mamba, .llama, .qwen2, .qwen2moe, .qwen3moe, .olmoe, .deepseek2:
             throw .unsupportedArchitecture(found: architecture.rawValue)
         }
         return RWKVConfig(architecture: architecture, layers: layers, embedding: c, headSize: n, heads: c / n,

@@ -190,7 +190,7 @@ public final class RWKVModel: @unchecked Sendable {
                 kK: try l.vector("\(p).time_mix_k_k.weight", count: c),
                 kA: try l.vector("\(p).time_mix_k_a.weight", count: c),
                 rK: try l.vector("\(p).time_mix_r_k.weight", count: c)))
-        case .mamba, .llama, .qwen2, .qwen2moe, .qwen3moe, .olmoe:
+        case .mamba, .llama, .qwen2, .qwen2moe, .qwen3moe, .olmoe, .deepseek2:
             throw .unsupportedArchitecture(found: cfg.architecture.rawValue)
         }
         let hasFFNReceptance = cfg.architecture != .rwkv7

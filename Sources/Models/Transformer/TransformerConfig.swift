@@ -106,6 +106,9 @@ public struct TransformerConfig: Sendable {
     /// Fs: width of the shared expert (qwen2moe), else 0.
     public let sharedFeedForward: Int
     public let normalizeTopK: Bool
+    /// deepseek2's multi-head latent attention and MoE parameters, else nil. With MLA the
+    /// KV cache holds one latent row per position: Hkv = 1, D = kv_lora_rank + rope.
+    public let mla: MLAConfig?
 
     public var isMoE: Bool { experts > 0 }
     /// Query heads per KV head.
@@ -138,7 +141,7 @@ public struct TransformerConfig: Sendable {
             d = e / h
         }
         let dv = try l.optionalInt(N.valueLength(a)) ?? d
-        guard dv == d else {
+        guard dv == d || spec.mla else {
             throw .badMetadata(key: N.valueLength(a), expected: "equal to the key length \(d)", found: "\(dv)")
         }
         let ctx = try l.positiveInt(N.contextLength(a))
@@ -201,6 +204,11 @@ public struct TransformerConfig: Sendable {
         } else {
             ff = try l.positiveInt(N.feedForwardLength(a))
         }
+        if spec.mla {
+            // Leading dense blocks (F) and ungated shared experts of n_shared · Fe.
+            ff = try l.optionalInt(N.feedForwardLength(a)) ?? 0
+            fs = fe * max(0, try l.optionalInt(TransformerNames.expertSharedCount(a)) ?? 0)
+        }
 
         // RoPE.
         let nRot = try l.optionalInt(N.ropeDimensionCount(a)) ?? d
@@ -236,7 +244,10 @@ public struct TransformerConfig: Sendable {
         }
         if let v = try l.optionalFloat(N.yarnExtFactor(a)), v >= 0 { ext = v }
         let scalingAttnFactor = try l.optionalFloat(N.ropeScalingAttnFactor(a))
-        let attnFactor = try l.optionalFloat(N.yarnAttnFactor(a)) ?? scalingAttnFactor ?? 1
+        var attnFactor = try l.optionalFloat(N.yarnAttnFactor(a)) ?? scalingAttnFactor ?? 1
+        // deepseek2 (llama.cpp): YaRN's magnitude goes into the softmax scale instead, so
+        // the rope's cos/sin factor is cancelled to 1.
+        if spec.mla && ext != 0 { attnFactor = 1 / (1 + 0.1 * logf(1 / freqScale)) }
         let betaFast = try l.optionalFloat(N.yarnBetaFast(a)) ?? 32
         let betaSlow = try l.optionalFloat(N.yarnBetaSlow(a)) ?? 1
         let origCtx = try l.optionalInt(N.ropeScalingOriginalContext(a)) ?? ctx
@@ -248,15 +259,27 @@ public struct TransformerConfig: Sendable {
         let rope = RopeConfig.make(layout: spec.rope, dims: nRot, freqBase: base, freqScale: freqScale, extFactor: ext,
                                    attnFactor: attnFactor, betaFast: betaFast, betaSlow: betaSlow,
                                    originalContext: max(1, origCtx), freqFactors: freqFactors)
+        var mla: MLAConfig?
+        if spec.mla {
+            mla = try MLAConfig.read(l, arch: a, heads: h, kvHeads: hkv, keyLength: d, valueLength: dv, ropeDims: nRot,
+                                     layers: layers, experts: experts, freqScale: freqScale, ropeScaled: scalingType == "yarn")
+            if let m = mla, m.leadingDense > 0, ff <= 0 {
+                throw .badMetadata(key: N.feedForwardLength(a), expected: "a positive integer (leading dense blocks)",
+                                   found: "\(ff)")
+            }
+        }
 
         return TransformerConfig(architecture: spec.architecture, spec: spec, layers: layers, embedding: e, heads: h,
                                  kvHeads: hkv, headDim: d, feedForward: ff, vocabulary: vocab, contextLength: ctx,
                                  normEps: eps, rope: rope, experts: experts, expertsUsed: used,
-                                 expertFeedForward: fe, sharedFeedForward: fs, normalizeTopK: normTopK)
+                                 expertFeedForward: fe, sharedFeedForward: fs, normalizeTopK: normTopK, mla: mla)
     }
 
     /// Widest matrix input (columns) the model multiplies: sizes the activation scratch.
-    var maxMatrixInputs: Int { max(embedding, qWidth, feedForward, expertFeedForward, sharedFeedForward) }
+    var maxMatrixInputs: Int {
+        let m = mla.map { max($0.qLoraRank, $0.kvLoraRank, $0.nope, heads * $0.valueDim) } ?? 0
+        return max(embedding, qWidth, feedForward, expertFeedForward, sharedFeedForward, m)
+    }
 
     /// Widest FFN intermediate a dense or shared-expert FFN needs per token.
     var maxDenseHidden: Int { max(feedForward, sharedFeedForward, 1) }

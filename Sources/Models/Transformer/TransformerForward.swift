@@ -55,6 +55,11 @@ public final class TransformerWorkspace {
     let expertSlices: UnsafeMutablePointer<UnsafeRawPointer> // [n_expert][3]
     let nextExperts: UnsafeMutablePointer<Int32>          // [C][k]
     let nextWeights: FloatPtr                             // [C][k]
+    // Multi-head latent attention (deepseek2; one padded row otherwise).
+    let mlaQ: FloatPtr              // [C][H * (nope + rope)]
+    let mlaQA: FloatPtr             // [C][q_lora]
+    let mlaQLatent, mlaOutLatent: FloatPtr // [C][H][kv_lora + rope]
+    let mlaV: FloatPtr              // [C][H * v]
     /// Attention scores, `scoresPerThread` floats per pool thread.
     let scores: FloatPtr
     let scoresPerThread: Int
@@ -76,14 +81,16 @@ public final class TransformerWorkspace {
         do {
             scratch = try MatScratch(maxCols: cfg.maxMatrixInputs, maxBatch: rows, threads: pool.threads)
         } catch { throw .tensor(name: "workspace", error) }
-        group = MatvecGroup(capacity: max(8, 2 * cfg.experts + 2))
+        group = MatvecGroup(capacity: max(8, 2 * cfg.experts + 2, cfg.mla == nil ? 0 : cfg.heads))
         let e = cfg.embedding, qw = cfg.qWidth, kvw = cfg.kvWidth, fd = cfg.maxDenseHidden
         let ne = max(1, cfg.experts), fe = max(1, cfg.expertFeedForward)
-        scoresPerThread = cfg.groupSize * cfg.contextLength
+        scoresPerThread = (cfg.mla == nil ? cfg.groupSize : 1) * cfg.contextLength
         let logitRows = max(allLogits ? self.maxTokens : 1, self.maxBatch)
         let sizes = [c * e, c * e, c * qw, c * qw, c * kvw, c * kvw, c * e, c * e, c * fd, c * fd, c * cfg.rope.dims,
                      c * ne, c * kk, c * kk * e, c * kk * e, c * kk * fe, c * kk * fe,
                      pool.threads * scoresPerThread, logitRows * cfg.vocabulary]
+            + (cfg.mla.map { m in [c * m.qWidth(heads: cfg.heads), c * m.qLoraRank, c * cfg.heads * m.latentWidth,
+                                   c * cfg.heads * m.latentWidth, c * cfg.heads * m.valueDim] } ?? [1, 1, 1, 1, 1])
         let padded = sizes.map { (max($0, 1) + 15) / 16 * 16 }
         let total = padded.reduce(0, +)
         guard let buf = AlignedBuffer(byteCount: total * MemoryLayout<Float>.stride) else {
@@ -101,6 +108,7 @@ public final class TransformerWorkspace {
         (router, topWeights, gathered, expertOut, expertGate, expertUp) = (p[11], p[12], p[13], p[14], p[15], p[16])
         scores = p[17]
         logits = p[18]
+        (mlaQ, mlaQA, mlaQLatent, mlaOutLatent, mlaV) = (p[19], p[20], p[21], p[22], p[23])
         topExperts = .allocate(capacity: c * kk)
         topExperts.initialize(repeating: 0, count: c * kk)
         slots = .allocate(capacity: c * kk)
@@ -203,13 +211,18 @@ extension TransformerModel {
             cfg.rope.table(position: ws.positions[t], into: ws.cs + t * cfg.rope.dims)
         }
         for (i, layer) in layers.enumerated() {
-            attentionBlock(layer.attention, layer: i, cols, T: T, ws: ws)
+            switch layer.attention {
+            case let .standard(a): attentionBlock(a, layer: i, cols, T: T, ws: ws)
+            case let .mla(a): latentAttentionBlock(a, layer: i, cols, T: T, ws: ws)
+            }
             eachColumn(T, ws) { range in
                 for t in range { rmsNorm(ws.x + t * e, layer.ffnNorm, eps: cfg.normEps, n: e, into: ws.xn + t * e) }
             }
             switch layer.ffn {
             case let .dense(f): denseFFN(f, T: T, ws: ws, into: ws.proj)
-            case let .moe(m): try moeFFN(m, layer: i, T: T, ws: ws)
+            case let .moe(m):
+                try moeFFN(m, layer: i, T: T, ws: ws)
+                if m.sharedGate == nil, let sh = m.shared { addSharedExperts(sh, T: T, ws: ws) }
             }
             for j in 0..<(T * e) { ws.x[j] += ws.proj[j] }
         }
@@ -338,6 +351,13 @@ extension TransformerModel {
         }
     }
 
+    /// deepseek2's shared experts, ungated: proj[t] += shared(xn[t]).
+    private func addSharedExperts(_ sh: FFNWeights, T: Int, ws: TransformerWorkspace) {
+        let e = config.embedding
+        denseFFN(sh, T: T, ws: ws, into: ws.shared)
+        for j in 0..<(T * e) { ws.proj[j] += ws.shared[j] }
+    }
+
     /// out[t] = down(silu(gate xn[t]) * up xn[t]) (out rows E apart).
     private func denseFFN(_ f: FFNWeights, T: Int, ws: TransformerWorkspace, into out: FloatPtr) {
         let e = config.embedding, fw = f.gate.rows
@@ -379,6 +399,12 @@ extension TransformerModel {
         let e = cfg.embedding, ne = cfg.experts, kk = cfg.expertsUsed, fe = cfg.expertFeedForward
         mm(m.router, ws.xn, xStride: e, ws.router, T, ws)
         for t in 0..<T {
+            if let g = cfg.mla {
+                routeGroupLimited(ws.router + t * ne, n: ne, k: kk, groups: g.groups, groupsUsed: g.groupsUsed,
+                                  normalize: cfg.normalizeTopK, scale: g.weightsScale, experts: ws.topExperts + t * kk,
+                                  weights: ws.topWeights + t * kk)
+                continue
+            }
             routeTopK(ws.router + t * ne, n: ne, k: kk, normalize: cfg.normalizeTopK, experts: ws.topExperts + t * kk,
                       weights: ws.topWeights + t * kk)
         }

@@ -15,13 +15,27 @@ struct AttentionWeights {
     var byteCount: Int { q.byteCount + k.byteCount + v.byteCount + o.byteCount }
 }
 
+/// A block's attention: grouped-query attention over per-head keys and values, or
+/// DeepSeek's multi-head latent attention.
+enum AttentionBlock {
+    case standard(AttentionWeights)
+    case mla(MLAWeights)
+
+    var byteCount: Int {
+        switch self {
+        case let .standard(a): a.byteCount
+        case let .mla(m): m.byteCount
+        }
+    }
+}
+
 enum FFNBlock {
     case dense(FFNWeights)
     case moe(MoEWeights)
 }
 
 struct TransformerLayer {
-    let attention: AttentionWeights
+    let attention: AttentionBlock
     let ffnNorm: FloatPtr        // ffn_norm [E]
     let ffn: FFNBlock
 }
@@ -129,6 +143,7 @@ public final class TransformerModel: @unchecked Sendable {
         let N = TransformerNames.self
         let spec = cfg.spec
         let e = cfg.embedding, qw = cfg.qWidth, kvw = cfg.kvWidth
+        if let m = cfg.mla { return try loadMLALayer(l, cfg, m, i) }
         func bias(_ name: String, _ count: Int) throws(ModelError) -> FloatPtr? {
             switch spec.qkvBias {
             case .absent: return nil
@@ -163,7 +178,35 @@ public final class TransformerModel: @unchecked Sendable {
                                     up: try l.matrix(N.ffnUp(i), inputs: e, outputs: cfg.feedForward),
                                     down: try l.matrix(N.ffnDown(i), inputs: cfg.feedForward, outputs: e)))
         }
-        return TransformerLayer(attention: attention, ffnNorm: try l.vector(N.ffnNorm(i), count: e), ffn: ffn)
+        return TransformerLayer(attention: .standard(attention), ffnNorm: try l.vector(N.ffnNorm(i), count: e), ffn: ffn)
+    }
+
+    /// A deepseek2 block: latent attention, a dense FFN below `leadingDense`, else routed
+    /// experts (no shared-expert gate) and `sharedExperts` experts' worth of shared FFN.
+    private static func loadMLALayer(_ l: WeightLoader, _ cfg: TransformerConfig, _ m: MLAConfig,
+                                     _ i: Int) throws(ModelError) -> TransformerLayer {
+        let N = TransformerNames.self
+        let e = cfg.embedding
+        let attention = try MLAWeights.load(l, cfg, m, layer: i)
+        let ffn: FFNBlock
+        if i < m.leadingDense {
+            ffn = .dense(FFNWeights(gate: try l.matrix(N.ffnGate(i), inputs: e, outputs: cfg.feedForward),
+                                    up: try l.matrix(N.ffnUp(i), inputs: e, outputs: cfg.feedForward),
+                                    down: try l.matrix(N.ffnDown(i), inputs: cfg.feedForward, outputs: e)))
+        } else {
+            let routed = try MoEWeights.load(l, layer: i, embedding: e, experts: cfg.experts, ff: cfg.expertFeedForward,
+                                             sharedFF: 0, shared: .absent)
+            var shared: FFNWeights?
+            let fs = cfg.sharedFeedForward
+            if fs > 0 {
+                shared = FFNWeights(gate: try l.matrix(N.ffnGateShared(i), inputs: e, outputs: fs),
+                                    up: try l.matrix(N.ffnUpShared(i), inputs: e, outputs: fs),
+                                    down: try l.matrix(N.ffnDownShared(i), inputs: fs, outputs: e))
+            }
+            ffn = .moe(MoEWeights(router: routed.router, experts: routed.experts, shared: shared, sharedGate: nil,
+                                  ranges: routed.ranges))
+        }
+        return TransformerLayer(attention: .mla(attention), ffnNorm: try l.vector(N.ffnNorm(i), count: e), ffn: ffn)
     }
 
     /// The byte ranges of every routed expert, [layer][expert] (empty for dense models).
@@ -197,7 +240,7 @@ public final class TransformerModel: @unchecked Sendable {
     public var fileWeightBytes: Int { file.tensors.reduce(0) { $0 + $1.byteCount } }
 
     /// Bytes of KV cache per token: K and V of every layer.
-    public var kvBytesPerToken: Int { config.layers * 2 * kvCache.bytes(config.kvWidth) }
+    public var kvBytesPerToken: Int { config.layers * (config.mla == nil ? 2 : 1) * kvCache.bytes(config.kvWidth) }
 
     public func makeState() -> TransformerState {
         TransformerState(shape: KVShape(config, element: kvCache), fingerprint: fingerprint)

@@ -59,6 +59,9 @@ struct TransformerSpec: Sendable {
     /// Routing: softmax over all experts, top-k, then the k weights renormalized to sum
     /// to 1 when true (`{arch}.expert_weights_norm` overrides when present).
     let normalizeTopK: Bool
+    /// DeepSeek's multi-head latent attention (`MLAConfig`, `MLAWeights`), its leading
+    /// dense blocks, ungated shared experts and group-limited routing.
+    var mla: Bool = false
 
     static func of(_ arch: Architecture) -> TransformerSpec? {
         switch arch {
@@ -68,6 +71,7 @@ struct TransformerSpec: Sendable {
         case .qwen2moe: .qwen2moe
         case .qwen3moe: .qwen3moe
         case .olmoe: .olmoe
+        case .deepseek2: .deepseek2
         }
     }
 }

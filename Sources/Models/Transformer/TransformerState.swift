@@ -45,9 +45,13 @@ public struct KVShape: Sendable, Equatable {
     public let headDim: Int
     public let contextLength: Int
     public let element: KVCacheType
+    /// deepseek2's latent cache: one row per position (the normalized compressed kv and
+    /// the rotated shared rope key) that serves as keys and values; no value buffers.
+    public let latent: Bool
 
     init(_ c: TransformerConfig, element: KVCacheType) {
         self.element = element
+        latent = c.mla != nil
         architecture = c.architecture
         layers = c.layers
         kvHeads = c.kvHeads
@@ -61,6 +65,8 @@ public struct KVShape: Sendable, Equatable {
     var rowBytes: Int { element.bytes(rowElements) }
     /// Bytes of one head's keys (or values) at one position.
     var headBytes: Int { element.bytes(headDim) }
+    /// Bytes of one position's values in one layer (0 for a latent cache).
+    var valueRowBytes: Int { latent ? 0 : rowBytes }
 }
 
 /// The KV cache of one sequence: per layer, keys and values as F16 (or F32), laid out
@@ -98,7 +104,7 @@ public final class TransformerState: @unchecked Sendable {
         capacity = 0
     }
 
-    public var byteCount: Int { 2 * shape.layers * capacity * shape.rowBytes }
+    public var byteCount: Int { shape.layers * capacity * (shape.rowBytes + shape.valueRowBytes) }
 
     /// Makes room for `tokens` positions (at most the context length), keeping the rows
     /// held. Allocates when it grows (once per `growthTokens` positions).
@@ -106,15 +112,15 @@ public final class TransformerState: @unchecked Sendable {
         guard tokens > capacity else { return }
         let g = TransformerState.growthTokens
         let newCap = min(max(tokens, (tokens + g - 1) / g * g), max(tokens, shape.contextLength))
-        let row = shape.rowBytes
+        let row = shape.rowBytes, vrow = shape.valueRowBytes
         var nk: [UnsafeMutableRawPointer] = []
         var nv: [UnsafeMutableRawPointer] = []
         for l in 0..<shape.layers {
             let k = UnsafeMutableRawPointer.allocate(byteCount: max(1, newCap * row), alignment: 64)
-            let v = UnsafeMutableRawPointer.allocate(byteCount: max(1, newCap * row), alignment: 64)
+            let v = UnsafeMutableRawPointer.allocate(byteCount: max(1, newCap * vrow), alignment: 64)
             if capacity > 0 {
                 k.copyMemory(from: keys[l], byteCount: tokenCount * row)
-                v.copyMemory(from: values[l], byteCount: tokenCount * row)
+                v.copyMemory(from: values[l], byteCount: tokenCount * vrow)
             }
             nk.append(k)
             nv.append(v)
@@ -125,9 +131,10 @@ public final class TransformerState: @unchecked Sendable {
         capacity = newCap
     }
 
-    /// Layer l's keys and values: position p's row at `+ p * rowBytes`.
+    /// Layer l's keys and values: position p's row at `+ p * rowBytes` (a latent cache's
+    /// values are its keys).
     @inline(__always) func keys(_ l: Int) -> UnsafeMutableRawPointer { keys[l] }
-    @inline(__always) func values(_ l: Int) -> UnsafeMutableRawPointer { values[l] }
+    @inline(__always) func values(_ l: Int) -> UnsafeMutableRawPointer { shape.latent ? keys[l] : values[l] }
 
     public func reset() { tokenCount = 0 }
 
@@ -139,10 +146,10 @@ public final class TransformerState: @unchecked Sendable {
 
     private func copyRows(from o: TransformerState) {
         reserve(o.tokenCount)
-        let n = o.tokenCount * shape.rowBytes
+        let n = o.tokenCount * shape.rowBytes, nv = o.tokenCount * shape.valueRowBytes
         for l in 0..<shape.layers where n > 0 {
             keys[l].copyMemory(from: o.keys[l], byteCount: n)
-            values[l].copyMemory(from: o.values[l], byteCount: n)
+            if nv > 0 { values[l].copyMemory(from: o.values[l], byteCount: nv) }
         }
         tokenCount = o.tokenCount
     }
@@ -165,7 +172,8 @@ public final class TransformerState: @unchecked Sendable {
     ///     layers, Hkv, D, element type      4 x u32 (element type 1 = F16, 2 = F32, 3 = Q8_0)
     ///     token count                       u64
     ///     model fingerprint                 u64
-    ///     per layer: keys, then values      token count * Hkv * D elements each
+    ///     per layer: keys, then values      token count * Hkv * D elements each (a latent
+    ///                                       cache, deepseek2: the latent rows only)
     ///     FNV-1a 64 of everything above     u64
     ///
     /// all little-endian.
@@ -173,9 +181,9 @@ public final class TransformerState: @unchecked Sendable {
     public static let formatVersion: UInt32 = 1
 
     public func serialized() -> [UInt8] {
-        let row = shape.rowBytes
+        let row = shape.rowBytes, vrow = shape.valueRowBytes
         var out: [UInt8] = []
-        out.reserveCapacity(80 + 2 * shape.layers * tokenCount * row)
+        out.reserveCapacity(80 + shape.layers * tokenCount * (row + vrow))
         out += TransformerState.magic
         put32(&out, TransformerState.formatVersion)
         let arch = Array(shape.architecture.rawValue.utf8)
@@ -185,12 +193,11 @@ public final class TransformerState: @unchecked Sendable {
         put32(&out, shape.element.code)
         put64(&out, UInt64(tokenCount))
         put64(&out, fingerprint)
-        let n = tokenCount * row
+        let n = tokenCount * row, nv = tokenCount * vrow
         for l in 0..<shape.layers where n > 0 {
-            for buf in [keys[l], values[l]] {
-                // Little-endian hosts only (x86-64, AArch64): the bytes as they are.
-                out += UnsafeRawBufferPointer(start: buf, count: n)
-            }
+            // Little-endian hosts only (x86-64, AArch64): the bytes as they are.
+            out += UnsafeRawBufferPointer(start: keys[l], count: n)
+            if nv > 0 { out += UnsafeRawBufferPointer(start: values[l], count: nv) }
         }
         let sum = out.withUnsafeBytes { fnv1a64($0) }
         put64(&out, sum)
@@ -228,18 +235,20 @@ public final class TransformerState: @unchecked Sendable {
         guard tokens <= UInt64(shape.contextLength) else {
             throw .corruptState("\(tokens) tokens, more than the context length \(shape.contextLength)")
         }
-        let t = Int(tokens), n = t * shape.rowBytes
-        guard r.remaining == 2 * shape.layers * n else {
-            throw .corruptState("\(r.remaining) bytes of cache, \(2 * shape.layers * n) expected for \(t) tokens")
+        let t = Int(tokens), n = t * shape.rowBytes, nv = t * shape.valueRowBytes
+        guard r.remaining == shape.layers * (n + nv) else {
+            throw .corruptState("\(r.remaining) bytes of cache, \(shape.layers * (n + nv)) expected for \(t) tokens")
         }
         reserve(t)
         var o = r.position
         bytes.withUnsafeBytes { src in
             guard let base = src.baseAddress else { return }
             for l in 0..<shape.layers where n > 0 {
-                for buf in [keys[l], values[l]] {
-                    buf.copyMemory(from: base + o, byteCount: n)
-                    o += n
+                keys[l].copyMemory(from: base + o, byteCount: n)
+                o += n
+                if nv > 0 {
+                    values[l].copyMemory(from: base + o, byteCount: nv)
+                    o += nv
                 }
             }
         }
