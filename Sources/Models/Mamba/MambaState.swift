@@ -95,17 +95,17 @@ public final class MambaState: @unchecked Sendable, SequenceState {
         var out: [UInt8] = []
         out.reserveCapacity(96 + byteCount)
         out += MambaState.magic
-        MambaStateBytes.put32(&out, MambaState.formatVersion)
+        put32(&out, MambaState.formatVersion)
         let arch = Array(Architecture.mamba.rawValue.utf8)
         out.append(UInt8(arch.count))
         out += arch
-        for v in shape { MambaStateBytes.put32(&out, UInt32(v)) }
-        MambaStateBytes.put64(&out, UInt64(tokenCount))
-        MambaStateBytes.put64(&out, fingerprint)
-        MambaStateBytes.put64(&out, UInt64(floatCount))
-        for i in 0..<floatCount { MambaStateBytes.put32(&out, storage[i].bitPattern) }
+        for v in shape { put32(&out, UInt32(v)) }
+        put64(&out, UInt64(tokenCount))
+        put64(&out, fingerprint)
+        put64(&out, UInt64(floatCount))
+        for i in 0..<floatCount { put32(&out, storage[i].bitPattern) }
         let sum = out.withUnsafeBytes { fnv1a64($0) }
-        MambaStateBytes.put64(&out, sum)
+        put64(&out, sum)
         return out
     }
 
@@ -115,10 +115,10 @@ public final class MambaState: @unchecked Sendable, SequenceState {
         }
         let stored = bytes.count - 8
         let expected = bytes.withUnsafeBytes { fnv1a64(UnsafeRawBufferPointer(rebasing: $0[0..<stored])) }
-        var r = MambaStateBytes.Reader(bytes: bytes)
+        var r = StateReader(bytes: bytes)
         r.position = stored
         guard let sum = r.u64(), sum == expected else { throw .corruptState("checksum mismatch (truncated or damaged)") }
-        r = MambaStateBytes.Reader(bytes: Array(bytes[0..<stored]))
+        r = StateReader(bytes: Array(bytes[0..<stored]))
         r.position = 8
         guard let version = r.u32() else { throw .corruptState("truncated header") }
         guard version == MambaState.formatVersion else {
@@ -157,51 +157,8 @@ public final class MambaState: @unchecked Sendable, SequenceState {
 
 /// Little-endian helpers of the Mamba state format.
 enum MambaStateBytes {
-    static func put32(_ out: inout [UInt8], _ v: UInt32) {
-        for i in 0..<4 { out.append(UInt8(truncatingIfNeeded: v >> (8 * UInt32(i)))) }
-    }
-
-    static func put64(_ out: inout [UInt8], _ v: UInt64) {
-        for i in 0..<8 { out.append(UInt8(truncatingIfNeeded: v >> (8 * UInt64(i)))) }
-    }
-
     static func hex(_ v: UInt64) -> String {
         let s = String(v, radix: 16)
         return String(repeating: "0", count: max(0, 16 - s.count)) + s
-    }
-
-    struct Reader {
-        let bytes: [UInt8]
-        var position = 0
-
-        var remaining: Int { bytes.count - position }
-
-        mutating func u8() -> UInt8? {
-            guard remaining >= 1 else { return nil }
-            defer { position += 1 }
-            return bytes[position]
-        }
-
-        mutating func u32() -> UInt32? {
-            guard remaining >= 4 else { return nil }
-            var v: UInt32 = 0
-            for i in 0..<4 { v |= UInt32(bytes[position + i]) << (8 * UInt32(i)) }
-            position += 4
-            return v
-        }
-
-        mutating func u64() -> UInt64? {
-            guard remaining >= 8 else { return nil }
-            var v: UInt64 = 0
-            for i in 0..<8 { v |= UInt64(bytes[position + i]) << (8 * UInt64(i)) }
-            position += 8
-            return v
-        }
-
-        mutating func bytes(_ n: Int) -> [UInt8]? {
-            guard n >= 0, remaining >= n else { return nil }
-            defer { position += n }
-            return Array(bytes[position..<(position + n)])
-        }
     }
 }

@@ -99,7 +99,7 @@ public final class RWKVState: @unchecked Sendable {
     /// Restores a state written by `serialized()`. Refuses (without changing anything) a
     /// state of another format version, architecture, shape or model, and corrupt bytes.
     public func restore(from bytes: [UInt8]) throws(ModelError) {
-        var r = Reader(bytes: bytes)
+        var r = StateReader(bytes: bytes)
         guard bytes.count >= 8 + 8, Array(bytes[0..<8]) == RWKVState.magic else {
             throw .corruptState("not an RWKV state (bad magic)")
         }
@@ -107,7 +107,7 @@ public final class RWKVState: @unchecked Sendable {
         let expected = bytes.withUnsafeBytes { fnv1a64(UnsafeRawBufferPointer(rebasing: $0[0..<stored])) }
         r.position = stored
         guard let sum = r.u64(), sum == expected else { throw .corruptState("checksum mismatch (truncated or damaged)") }
-        r = Reader(bytes: Array(bytes[0..<stored]))
+        r = StateReader(bytes: Array(bytes[0..<stored]))
         r.position = 8
         guard let version = r.u32() else { throw .corruptState("truncated header") }
         guard version == RWKVState.formatVersion else {
@@ -146,48 +146,5 @@ public final class RWKVState: @unchecked Sendable {
     private func hex(_ v: UInt64) -> String {
         let s = String(v, radix: 16)
         return String(repeating: "0", count: max(0, 16 - s.count)) + s
-    }
-}
-
-private func put32(_ out: inout [UInt8], _ v: UInt32) {
-    for i in 0..<4 { out.append(UInt8(truncatingIfNeeded: v >> (8 * UInt32(i)))) }
-}
-
-private func put64(_ out: inout [UInt8], _ v: UInt64) {
-    for i in 0..<8 { out.append(UInt8(truncatingIfNeeded: v >> (8 * UInt64(i)))) }
-}
-
-private struct Reader {
-    let bytes: [UInt8]
-    var position = 0
-
-    var remaining: Int { bytes.count - position }
-
-    mutating func u8() -> UInt8? {
-        guard remaining >= 1 else { return nil }
-        defer { position += 1 }
-        return bytes[position]
-    }
-
-    mutating func u32() -> UInt32? {
-        guard remaining >= 4 else { return nil }
-        var v: UInt32 = 0
-        for i in 0..<4 { v |= UInt32(bytes[position + i]) << (8 * UInt32(i)) }
-        position += 4
-        return v
-    }
-
-    mutating func u64() -> UInt64? {
-        guard remaining >= 8 else { return nil }
-        var v: UInt64 = 0
-        for i in 0..<8 { v |= UInt64(bytes[position + i]) << (8 * UInt64(i)) }
-        position += 8
-        return v
-    }
-
-    mutating func bytes(_ n: Int) -> [UInt8]? {
-        guard n >= 0, remaining >= n else { return nil }
-        defer { position += n }
-        return Array(bytes[position..<(position + n)])
     }
 }

@@ -210,9 +210,9 @@ public final class TransformerState: @unchecked Sendable {
         }
         let stored = bytes.count - 8
         let expected = bytes.withUnsafeBytes { fnv1a64(UnsafeRawBufferPointer(rebasing: $0[0..<stored])) }
-        var r = ByteReader(bytes: bytes, position: stored)
+        var r = StateReader(bytes: bytes, position: stored)
         guard let sum = r.u64(), sum == expected else { throw .corruptState("checksum mismatch (truncated or damaged)") }
-        r = ByteReader(bytes: bytes, position: 8, end: stored)
+        r = StateReader(bytes: bytes, position: 8, end: stored)
         guard let version = r.u32() else { throw .corruptState("truncated header") }
         guard version == TransformerState.formatVersion else {
             throw .stateMismatch("format version \(version); this build reads version \(TransformerState.formatVersion)")
@@ -271,55 +271,5 @@ extension TransformerState: SequenceState {
         guard tokens >= 0, tokens <= tokenCount else { return false }
         tokenCount = tokens
         return true
-    }
-}
-
-private func put32(_ out: inout [UInt8], _ v: UInt32) {
-    for i in 0..<4 { out.append(UInt8(truncatingIfNeeded: v >> (8 * UInt32(i)))) }
-}
-
-private func put64(_ out: inout [UInt8], _ v: UInt64) {
-    for i in 0..<8 { out.append(UInt8(truncatingIfNeeded: v >> (8 * UInt64(i)))) }
-}
-
-private struct ByteReader {
-    let bytes: [UInt8]
-    var position: Int
-    var end: Int
-
-    init(bytes: [UInt8], position: Int, end: Int? = nil) {
-        self.bytes = bytes
-        self.position = position
-        self.end = end ?? bytes.count
-    }
-
-    var remaining: Int { end - position }
-
-    mutating func u8() -> UInt8? {
-        guard remaining >= 1 else { return nil }
-        defer { position += 1 }
-        return bytes[position]
-    }
-
-    mutating func u32() -> UInt32? {
-        guard remaining >= 4 else { return nil }
-        var v: UInt32 = 0
-        for i in 0..<4 { v |= UInt32(bytes[position + i]) << (8 * UInt32(i)) }
-        position += 4
-        return v
-    }
-
-    mutating func u64() -> UInt64? {
-        guard remaining >= 8 else { return nil }
-        var v: UInt64 = 0
-        for i in 0..<8 { v |= UInt64(bytes[position + i]) << (8 * UInt64(i)) }
-        position += 8
-        return v
-    }
-
-    mutating func bytes(_ n: Int) -> [UInt8]? {
-        guard n >= 0, remaining >= n else { return nil }
-        defer { position += n }
-        return Array(bytes[position..<(position + n)])
     }
 }
