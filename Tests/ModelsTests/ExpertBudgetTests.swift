@@ -10,7 +10,7 @@ import Testing
 /// same model reading every expert from the mapping: prompt chunks, then greedy decode.
 @Suite struct ExpertBudgetTests {
     static let cases = ["mixtral/model-q8_0.gguf", "qwen2moe/model-q8_0.gguf", "qwen3moe/model-f32.gguf",
-                        "olmoe/model-q8_0.gguf", "qwen3moe-q4k/model-q4_k_m.gguf"]
+                        "olmoe/model-q8_0.gguf", "qwen3moe-q4k/model-q4_k_m.gguf", "deepseek2-lite/model-q8_0.gguf"]
 
     @Test(arguments: cases)
     func logitsIdenticalWithATightBudget(_ file: String) throws {

@@ -9,7 +9,7 @@ import Testing
 @Suite struct ExpertStoreTests {
     /// A temporary file of random bytes and [layer][expert] slices at unaligned offsets:
     /// three slices (gate, up, down) per expert, as in a GGUF's 3-D expert tensors.
-    final class Fixture {
+    final class Fixture: @unchecked Sendable {
         let path: String
         let bytes: [UInt8]
         let mapped: UnsafeMutableRawBufferPointer
@@ -110,6 +110,48 @@ import Testing
         #expect(s.total.bytesRead >= reads * expert)
         #expect(s.total.bytesRead <= reads * (expert + 3 * 2 * ExpertStore.alignment))
         #expect(s.total.residentBytes <= 5 * f.layers[0][0].byteCount)
+    }
+
+    /// A prefetch that runs out of slots part way still starts the reads it queued: an
+    /// `acquire` that then asks only for experts already on their way (no read of its own
+    /// to wake the I/O threads) gets them. The reads are checked from a second thread, so a
+    /// lost wake-up fails the test instead of hanging it.
+    @Test func aPrefetchCutShortByFullSlotsStillReads() throws {
+        let f = try Fixture(layers: 2, experts: 6, sliceBytes: 3000, seed: 4)
+        let store = try f.store(budget: 3 * f.store(budget: nil).slotBytes)
+        // Layer 0 pins two of the three slots, so the prefetch of layer 1 gets one slot for
+        // expert 5 and none for 4 or 3.
+        let per = f.layers[0][0].ranges.count
+        var out = [UnsafeRawPointer](repeating: UnsafeRawPointer(bitPattern: 1)!, count: 2 * per)
+        try [Int32(0), 1].withUnsafeBufferPointer { e in
+            try out.withUnsafeMutableBufferPointer { try store.acquire(layer: 0, experts: e, into: $0.baseAddress!) }
+        }
+        [Int32(5), 4, 3].withUnsafeBufferPointer { store.prefetch(layer: 1, experts: $0) }
+        store.release(layer: 0)
+        let done = DispatchSemaphore(value: 0)
+        let checker = Thread {
+            try? f.check(store, layer: 1, experts: [5])
+            done.signal()
+        }
+        checker.start()
+        #expect(done.wait(timeout: .now() + 20) == .success, "acquire of a prefetched expert never returned")
+        #expect(store.stats.layers[1].prefetched == 1)
+        #expect(store.stats.layers[1].prefetchUsed == 1)
+    }
+
+    /// A store that is no longer used goes away with its I/O threads and buffer pool (a
+    /// model unloaded by the daemon must give its budget back), also after reads.
+    @Test func anUnusedStoreIsFreed() throws {
+        let f = try Fixture(layers: 2, experts: 4, sliceBytes: 3000, seed: 5)
+        weak var gone: ExpertStore?
+        do {
+            let store = try f.store(budget: 2 * f.store(budget: nil).slotBytes)
+            try f.check(store, layer: 0, experts: [1, 2])
+            [Int32(3)].withUnsafeBufferPointer { store.prefetch(layer: 1, experts: $0) }
+            try f.check(store, layer: 1, experts: [0])
+            gone = store
+        }
+        #expect(gone == nil, "the store outlived its last reference")
     }
 
     @Test func frequentExpertsStayResident() throws {

@@ -77,16 +77,10 @@ public struct ExpertStoreStats: Sendable, Equatable {
 /// Protocol for the compute thread: per MoE layer, `acquire` the chosen experts (blocks
 /// until they are resident; they stay pinned), compute, `release(layer:)`; `prefetch` may
 /// be called at any time; `endToken()` after each token (or batch step).
+///
+/// The state and the I/O threads live in a core object; when the store goes away the
+/// threads are stopped and the pool is unmapped.
 public final class ExpertStore: @unchecked Sendable {
-    public let path: String
-    public let layers: [[ExpertSlices]]
-    public let budgetBytes: Int?
-    /// Bytes one slot holds: the largest expert, each slice padded to the I/O alignment.
-    public let slotBytes: Int
-    public let slotCount: Int
-    /// Frequency decay per token (score = sum over uses of decay^(age in tokens)).
-    public let decay: Double
-
     static let alignment = 4096
     /// Linux's O_DIRECT (not exported by Glibc's Swift overlay): 0o40000 on x86-64,
     /// 0o200000 on AArch64.
@@ -95,6 +89,74 @@ public final class ExpertStore: @unchecked Sendable {
     #else
     static let oDirect: Int32 = 0o40000
     #endif
+
+    static func paddedLength(_ r: Range<Int>, _ a: Int) -> Int {
+        let start = r.lowerBound / a * a
+        let end = (r.upperBound + a - 1) / a * a
+        return end - start
+    }
+
+    let core: ExpertStoreCore
+
+    /// - Parameters:
+    ///   - mapped: the whole file, memory-mapped (used without a budget, and for checks).
+    ///   - layers: [layer][expert] slices; layers without routed experts have none.
+    ///   - budgetBytes: bytes for the buffer pool; nil keeps every expert in the mapping.
+    ///     A budget below one layer's top-k experts cannot make progress: `minimumSlots`
+    ///     slots are required.
+    public init(path: String, mapped: UnsafeRawBufferPointer, layers: [[ExpertSlices]], budgetBytes: Int?,
+                minimumSlots: Int = 1, ioThreads: Int = 2, decay: Double = 0.9) throws(ModelError) {
+        core = try ExpertStoreCore(path: path, mapped: mapped, layers: layers, budgetBytes: budgetBytes,
+                                   minimumSlots: minimumSlots, ioThreads: ioThreads, decay: decay)
+    }
+
+    deinit { core.stop() }
+
+    public var path: String { core.path }
+    public var layers: [[ExpertSlices]] { core.layers }
+    public var budgetBytes: Int? { core.budgetBytes }
+    /// Bytes one slot holds: the largest expert, each slice padded to the I/O alignment.
+    public var slotBytes: Int { core.slotBytes }
+    public var slotCount: Int { core.slotCount }
+    /// Frequency decay per token (score = sum over uses of decay^(age in tokens)).
+    public var decay: Double { core.decay }
+    /// True when experts live in the buffer pool (a budget was given).
+    public var isBudgeted: Bool { core.isBudgeted }
+    /// A snapshot of the counters.
+    public var stats: ExpertStoreStats { core.stats }
+
+    /// Makes `experts` of `layer` resident and writes, for each, the address of each of its
+    /// slices (`ranges.count` per expert, expert after expert) to `out`. Blocks until all
+    /// are resident; they stay pinned until `release(layer:)`. An expert listed twice is
+    /// pinned twice. Throws when a read failed (the expert is read again next time).
+    public func acquire(layer: Int, experts: UnsafeBufferPointer<Int32>,
+                        into out: UnsafeMutablePointer<UnsafeRawPointer>) throws(ModelError) {
+        try core.acquire(layer: layer, experts: experts, into: out)
+    }
+
+    /// Unpins every expert of `layer` pinned by `acquire`.
+    public func release(layer: Int) { core.release(layer: layer) }
+
+    /// Starts reading `experts` of `layer` if they are not resident, into slots of cold
+    /// experts (never pinned ones). Returns at once.
+    public func prefetch(layer: Int, experts: UnsafeBufferPointer<Int32>) { core.prefetch(layer: layer, experts: experts) }
+
+    /// Marks the end of `count` tokens (a chunk, or a batched step's sequences): use
+    /// frequencies age by `decay` per token.
+    public func endToken(count: Int = 1) { core.endToken(count: count) }
+}
+
+/// The state, buffer pool and I/O threads of an `ExpertStore`.
+final class ExpertStoreCore: @unchecked Sendable {
+    let path: String
+    let layers: [[ExpertSlices]]
+    public let budgetBytes: Int?
+    /// Bytes one slot holds: the largest expert, each slice padded to the I/O alignment.
+    public let slotBytes: Int
+    public let slotCount: Int
+    /// Frequency decay per token (score = sum over uses of decay^(age in tokens)).
+    public let decay: Double
+
 
     private let mapped: UnsafeRawBufferPointer
     private let pool: UnsafeMutableRawPointer?
@@ -148,7 +210,7 @@ public final class ExpertStore: @unchecked Sendable {
     ///   - budgetBytes: bytes for the buffer pool; nil keeps every expert in the mapping.
     ///     A budget below one layer's top-k experts cannot make progress: `minimumSlots`
     ///     slots are required.
-    public init(path: String, mapped: UnsafeRawBufferPointer, layers: [[ExpertSlices]], budgetBytes: Int?,
+    init(path: String, mapped: UnsafeRawBufferPointer, layers: [[ExpertSlices]], budgetBytes: Int?,
                 minimumSlots: Int = 1, ioThreads: Int = 2, decay: Double = 0.9) throws(ModelError) {
         self.path = path
         self.mapped = mapped
@@ -222,12 +284,17 @@ public final class ExpertStore: @unchecked Sendable {
         for _ in 0..<max(1, ioThreads) { startIOThread() }
     }
 
-    deinit {
+    /// Stops and joins the I/O threads (each holds the core while it runs).
+    func stop() {
         pthread_mutex_lock(mutex)
         stopping = true
         pthread_cond_broadcast(cond)
         pthread_mutex_unlock(mutex)
         for t in threads { pthread_join(t, nil) }
+        threads = []
+    }
+
+    deinit {
         if fd >= 0 { close(fd) }
         if let pool { munmap(pool, poolBytes) }
         pthread_mutex_destroy(mutex)
@@ -236,14 +303,8 @@ public final class ExpertStore: @unchecked Sendable {
         cond.deallocate()
     }
 
-    static func paddedLength(_ r: Range<Int>, _ a: Int) -> Int {
-        let start = r.lowerBound / a * a
-        let end = (r.upperBound + a - 1) / a * a
-        return end - start
-    }
-
     /// True when experts live in the buffer pool (a budget was given).
-    public var isBudgeted: Bool { pool != nil }
+    var isBudgeted: Bool { pool != nil }
 
     // MARK: - compute thread
 
@@ -251,7 +312,7 @@ public final class ExpertStore: @unchecked Sendable {
     /// slices (`ranges.count` per expert, expert after expert) to `out`. Blocks until all
     /// are resident; they stay pinned until `release(layer:)`. An expert listed twice is
     /// pinned twice. Throws when a read failed (the expert is read again next time).
-    public func acquire(layer: Int, experts: UnsafeBufferPointer<Int32>,
+    func acquire(layer: Int, experts: UnsafeBufferPointer<Int32>,
                         into out: UnsafeMutablePointer<UnsafeRawPointer>) throws(ModelError) {
         let perExpert = layers[layer].first?.ranges.count ?? 0
         guard let pool else {
@@ -340,7 +401,7 @@ public final class ExpertStore: @unchecked Sendable {
     }
 
     /// Unpins every expert of `layer` pinned by `acquire`.
-    public func release(layer: Int) {
+    func release(layer: Int) {
         guard pool != nil else { return }
         pthread_mutex_lock(mutex)
         for s in slots.indices where slots[s].layer == layer { slots[s].pins = 0 }
@@ -349,10 +410,17 @@ public final class ExpertStore: @unchecked Sendable {
 
     /// Starts reading `experts` of `layer` if they are not resident, into slots of cold
     /// experts (never pinned ones). Returns at once.
-    public func prefetch(layer: Int, experts: UnsafeBufferPointer<Int32>) {
+    func prefetch(layer: Int, experts: UnsafeBufferPointer<Int32>) {
         guard pool != nil, layer >= 0, layer < layers.count else { return }
         pthread_mutex_lock(mutex)
-        defer { pthread_mutex_unlock(mutex) }
+        var queued = false
+        defer {
+            // Wake the I/O threads for whatever was queued, also when the slots ran out
+            // part way (a queued job nobody is woken for would leave its expert loading
+            // forever, and an `acquire` that pinned it waiting with it).
+            if queued { pthread_cond_broadcast(cond) }
+            pthread_mutex_unlock(mutex)
+        }
         for e in experts {
             let x = Int(e)
             guard x >= 0, x < entries[layer].count else { continue }
@@ -365,20 +433,20 @@ public final class ExpertStore: @unchecked Sendable {
             entries[layer][x].prefetchPending = true
             statsByLayer[layer].prefetched += 1
             jobs.append(Job(layer: layer, expert: x, slot: s))
+            queued = true
         }
-        pthread_cond_broadcast(cond)
     }
 
     /// Marks the end of `count` tokens (a chunk, or a batched step's sequences): use
     /// frequencies age by `decay` per token.
-    public func endToken(count: Int = 1) {
+    func endToken(count: Int = 1) {
         pthread_mutex_lock(mutex)
         token += count
         pthread_mutex_unlock(mutex)
     }
 
     /// A snapshot of the counters.
-    public var stats: ExpertStoreStats {
+    var stats: ExpertStoreStats {
         pthread_mutex_lock(mutex)
         defer { pthread_mutex_unlock(mutex) }
         return ExpertStoreStats(layers: statsByLayer, budgetBytes: budgetBytes ?? 0, slots: slotCount, tokens: token)
@@ -436,14 +504,14 @@ public final class ExpertStore: @unchecked Sendable {
     // MARK: - I/O threads
 
     private func startIOThread() {
-        let box = Unmanaged.passUnretained(self).toOpaque()
+        let box = Unmanaged.passRetained(self).toOpaque()
         var t = pthread_t()
         let rc = pthread_create(&t, nil, { arg in
             guard let arg else { return nil }
-            Unmanaged<ExpertStore>.fromOpaque(arg).takeUnretainedValue().ioLoop()
+            Unmanaged<ExpertStoreCore>.fromOpaque(arg).takeRetainedValue().ioLoop()
             return nil
         }, box)
-        if rc == 0 { threads.append(t) }
+        if rc == 0 { threads.append(t) } else { Unmanaged<ExpertStoreCore>.fromOpaque(box).release() }
     }
 
     private func ioLoop() {
