@@ -120,7 +120,9 @@ struct Bench: ParsableCommand {
             }
             let seconds = monotonicSeconds() - t1
             if seconds < bestGen, let before, let after = model.expertStore?.stats {
-                expertFigures = ExpertFigures(before: before, after: after, tokens: genTokens, totalBudget: budget)
+                let expertBytes = model.expertStore?.layers.first { !$0.isEmpty }?.first?.byteCount ?? 0
+                expertFigures = ExpertFigures(before: before, after: after, tokens: genTokens, totalBudget: budget,
+                                              expertBytes: expertBytes)
             }
             bestGen = min(bestGen, seconds)
             if let batchRun {
@@ -304,8 +306,10 @@ struct ExpertFigures {
     let resident: Int
     let storeBudget: Int
     let totalBudget: Int?
+    /// Bytes of one routed expert (its three slices).
+    let expertBytes: Int
 
-    init(before: ExpertStoreStats, after: ExpertStoreStats, tokens: Int, totalBudget: Int?) {
+    init(before: ExpertStoreStats, after: ExpertStoreStats, tokens: Int, totalBudget: Int?, expertBytes: Int) {
         func minus(_ a: ExpertLayerStats, _ b: ExpertLayerStats) -> ExpertLayerStats {
             var d = ExpertLayerStats()
             d.hits = a.hits - b.hits
@@ -323,6 +327,7 @@ struct ExpertFigures {
         resident = after.total.residentBytes
         storeBudget = after.budgetBytes
         self.totalBudget = totalBudget
+        self.expertBytes = expertBytes
     }
 
     var json: [String: Any] {
@@ -331,6 +336,8 @@ struct ExpertFigures {
             "hit_rate": delta.hitRate, "prefetch_accuracy": delta.prefetchAccuracy,
             "disk_bytes_per_token": Double(delta.bytesRead) / n, "stall_s_per_token": delta.stallSeconds / n,
             "resident_bytes": resident, "budget_bytes": totalBudget ?? 0, "expert_pool_bytes": storeBudget,
+            "routed_bytes_per_token": Double(delta.requests * expertBytes) / n,
+            "prefetch_wasted_bytes_per_token": Double(delta.prefetchWasted * expertBytes) / n,
             "layers": layers.enumerated().filter { $0.element.requests > 0 }.map { (i, l) in
                 ["layer": i, "hit_rate": l.hitRate, "prefetch_accuracy": l.prefetchAccuracy,
                  "disk_bytes_per_token": Double(l.bytesRead) / n, "stall_s_per_token": l.stallSeconds / n,

@@ -19,11 +19,12 @@ public struct ExpertSlices: Sendable, Equatable {
 
 /// Counters of one layer's experts (or of all layers summed).
 public struct ExpertLayerStats: Sendable, Equatable {
-    /// Experts the router chose that were resident (or arriving) when asked for.
+    /// Experts the router chose that were resident without a read for this use.
     public var hits = 0
     /// Experts that had to be read on demand.
     public var misses = 0
-    /// Experts read ahead of the router's choice, and those of them that it then chose.
+    /// Experts read ahead of the router's choice, and those of them that it then chose
+    /// (each such use is a read, counted here and not as a hit).
     public var prefetched = 0
     public var prefetchUsed = 0
     /// Bytes read from the file (whole slices, rounded to the I/O alignment).
@@ -35,8 +36,13 @@ public struct ExpertLayerStats: Sendable, Equatable {
 
     public init() {}
 
-    public var requests: Int { hits + misses }
+    /// Every expert the router chose: served from memory, read on demand, or read ahead.
+    public var requests: Int { hits + misses + prefetchUsed }
+    /// Fraction of the chosen experts that needed no read: disk bytes per token are about
+    /// (1 - hitRate) x the routed experts' bytes, plus the prefetches the router did not use.
     public var hitRate: Double { requests == 0 ? 1 : Double(hits) / Double(requests) }
+    /// Reads ahead that the router did not then choose (wasted reads).
+    public var prefetchWasted: Int { prefetched - prefetchUsed }
     public var prefetchAccuracy: Double { prefetched == 0 ? 0 : Double(prefetchUsed) / Double(prefetched) }
 
     static func + (a: ExpertLayerStats, b: ExpertLayerStats) -> ExpertLayerStats {
@@ -333,13 +339,14 @@ final class ExpertStoreCore: @unchecked Sendable {
         for e in experts {
             let x = Int(e)
             touch(layer, x)
-            if entries[layer][x].prefetchPending {
+            let readAhead = entries[layer][x].prefetchPending
+            if readAhead {
                 entries[layer][x].prefetchPending = false
                 statsByLayer[layer].prefetchUsed += 1
             }
             switch entries[layer][x].residency {
             case .resident(let s), .loading(let s):
-                statsByLayer[layer].hits += 1
+                if !readAhead { statsByLayer[layer].hits += 1 }
                 slots[s].pins += 1
             case .absent, .failed: break
             }
