@@ -29,7 +29,13 @@ struct Bench: ParsableCommand {
             batch_speedup its ratio to the single-sequence generation tokens/s of the same run. \
             See docs/BENCHMARKS.md.
 
-            With --tokens-file, the prompt and the generated tokens come from the file             instead (teacher forcing): two engines, or two runs with different settings, see             exactly the same tokens, and for MoE models the same routing.
+            With --tokens-file, the prompt and the generated tokens come from the file
+            instead (teacher forcing): two engines, or two runs with different settings, see
+            exactly the same tokens, and for MoE models the same routing.
+
+            With --memory-budget, --expert-policy chooses which resident expert makes room
+            for a read: `frequency` (default: the lowest use count, decayed by 0.9 per
+            token) or `lru` (the least recently used). See docs/EXPERT_STORE.md.
             """)
 
     @OptionGroup var options: ModelOptions
@@ -40,6 +46,8 @@ struct Bench: ParsableCommand {
     @Option(help: "Also measure generation with this many sequences stepped together (1...64).") var batch: Int?
     @Option(help: ArgumentHelp("Memory the run may use (MoE models: dense weights, state, scratch and resident experts; the routed experts live in a buffer pool of what is left). Bytes, KiB/MiB/GiB, KB/MB/GB or N%.",
                                valueName: "size")) var memoryBudget: String?
+    @Option(help: ArgumentHelp("Which resident expert makes room for a read, with --memory-budget: frequency (decayed use count) or lru.",
+                               valueName: "policy")) var expertPolicy: ExpertEvictionPolicy = .frequency
     @Option(help: ArgumentHelp("A fixed token stream: whitespace-separated token ids; the first --prompt-tokens are the prompt, the next --gen-tokens are fed one by one as the generated tokens.",
                                valueName: "file")) var tokensFile: String?
     @Flag(help: "Print JSON.") var json = false
@@ -59,7 +67,8 @@ struct Bench: ParsableCommand {
         var expertBudget: Int?
         if let budget { expertBudget = try expertBudgetBytes(total: budget) }
         let model: any LanguageModel
-        do { model = try loadLanguageModel(path: options.model, kernels: kernels, expertBudgetBytes: expertBudget) } catch {
+        do { model = try loadLanguageModel(path: options.model, kernels: kernels, expertBudgetBytes: expertBudget,
+                                             expertPolicy: expertPolicy) } catch {
             throw CommandFailure("\(options.model): \(error.description)")
         }
         let loadSeconds = monotonicSeconds() - loadStart
@@ -352,3 +361,5 @@ struct ExpertFigures {
                1000 * delta.stallSeconds / Double(tokens), Double(resident) / 1e6)
     }
 }
+
+extension ExpertEvictionPolicy: ExpressibleByArgument {}

@@ -32,7 +32,7 @@ import Testing
             }
             let bytes = (0..<offset).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
             self.bytes = bytes
-            path = NSTemporaryDirectory() + "roost-experts-\(seed)-\(getpid()).bin"
+            path = NSTemporaryDirectory() + "roost-experts-\(seed)-\(getpid())-\(UUID().uuidString).bin"
             try Data(bytes).write(to: URL(fileURLWithPath: path))
             let mapped = UnsafeMutableRawBufferPointer.allocate(byteCount: bytes.count, alignment: 64)
             bytes.withUnsafeBytes { mapped.copyMemory(from: $0) }
@@ -167,6 +167,35 @@ import Testing
         // Expert 0 misses once; the random one hits about 3 of 15 times.
         #expect(s.misses <= 1 + 200 * 13 / 15 + 20)
         #expect(s.hits >= 199)
+    }
+
+    /// An expert used every fourth token among a stream of one-off ones: frequency with decay
+    /// keeps it, least-recently-used evicts it between uses. Both read exact bytes.
+    @Test func frequencyKeepsARecurringExpertThatLRUEvicts() throws {
+        let f = try Fixture(layers: 1, experts: 16, sliceBytes: 4096, seed: 6)
+        let slot = try f.store(budget: nil).slotBytes
+        var hitsOfHot: [ExpertEvictionPolicy: Int] = [:]
+        for policy in ExpertEvictionPolicy.allCases {
+            let store = try ExpertStore(path: f.path, mapped: UnsafeRawBufferPointer(f.mapped), layers: f.layers,
+                                        budgetBytes: 3 * slot, policy: policy)
+            #expect(store.policy == policy)
+            var rng = SplitMix(9)
+            var hot = 0
+            for t in 0..<200 {
+                let other = Int32(1 + rng.next() % 15)
+                if t % 4 == 0 {
+                    let before = store.stats.total.hits
+                    try f.check(store, layer: 0, experts: [0])
+                    hot += store.stats.total.hits - before
+                }
+                try f.check(store, layer: 0, experts: [other])
+                store.endToken()
+            }
+            hitsOfHot[policy] = hot
+        }
+        // 50 uses of the hot expert: kept almost always by frequency, rarely by LRU.
+        #expect(hitsOfHot[.frequency]! >= 45, "\(hitsOfHot)")
+        #expect(hitsOfHot[.lru]! < hitsOfHot[.frequency]!, "\(hitsOfHot)")
     }
 
     @Test func withoutBudgetExpertsComeFromTheMapping() throws {

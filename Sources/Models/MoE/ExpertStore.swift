@@ -17,6 +17,14 @@ public struct ExpertSlices: Sendable, Equatable {
     public var byteCount: Int { ranges.reduce(0) { $0 + $1.count } }
 }
 
+/// Which resident, unpinned expert makes room when a read needs a slot.
+public enum ExpertEvictionPolicy: String, Sendable, CaseIterable {
+    /// The lowest use count, each use decayed by 0.9 per token since (frequency with decay).
+    case frequency
+    /// The least recently used.
+    case lru
+}
+
 /// Counters of one layer's experts (or of all layers summed).
 public struct ExpertLayerStats: Sendable, Equatable {
     /// Experts the router chose that were resident without a read for this use.
@@ -110,10 +118,12 @@ public final class ExpertStore: @unchecked Sendable {
     ///   - budgetBytes: bytes for the buffer pool; nil keeps every expert in the mapping.
     ///     A budget below one layer's top-k experts cannot make progress: `minimumSlots`
     ///     slots are required.
+    ///   - policy: which resident expert makes room for a read.
     public init(path: String, mapped: UnsafeRawBufferPointer, layers: [[ExpertSlices]], budgetBytes: Int?,
-                minimumSlots: Int = 1, ioThreads: Int = 2, decay: Double = 0.9) throws(ModelError) {
+                minimumSlots: Int = 1, ioThreads: Int = 2, policy: ExpertEvictionPolicy = .frequency,
+                decay: Double = 0.9) throws(ModelError) {
         core = try ExpertStoreCore(path: path, mapped: mapped, layers: layers, budgetBytes: budgetBytes,
-                                   minimumSlots: minimumSlots, ioThreads: ioThreads, decay: decay)
+                                   minimumSlots: minimumSlots, ioThreads: ioThreads, policy: policy, decay: decay)
     }
 
     deinit { core.stop() }
@@ -126,6 +136,7 @@ public final class ExpertStore: @unchecked Sendable {
     public var slotCount: Int { core.slotCount }
     /// Frequency decay per token (score = sum over uses of decay^(age in tokens)).
     public var decay: Double { core.decay }
+    public var policy: ExpertEvictionPolicy { core.policy }
     /// True when experts live in the buffer pool (a budget was given).
     public var isBudgeted: Bool { core.isBudgeted }
     /// A snapshot of the counters.
@@ -161,7 +172,8 @@ final class ExpertStoreCore: @unchecked Sendable {
     public let slotBytes: Int
     public let slotCount: Int
     /// Frequency decay per token (score = sum over uses of decay^(age in tokens)).
-    public let decay: Double
+    let decay: Double
+    let policy: ExpertEvictionPolicy
 
 
     private let mapped: UnsafeRawBufferPointer
@@ -179,6 +191,7 @@ final class ExpertStoreCore: @unchecked Sendable {
     private var jobs: [Job] = []            // FIFO; demand reads go first
     private var stopping = false
     private var token = 0
+    private var uses = 0
     private var statsByLayer: [ExpertLayerStats]
     private var threads: [pthread_t] = []
 
@@ -194,6 +207,8 @@ final class ExpertStoreCore: @unchecked Sendable {
         /// Decayed use count as of `scoreToken`.
         var score = 0.0
         var scoreToken = 0
+        /// When last used, counted in uses of any expert (for `.lru`).
+        var lastUse = 0
         /// Read ahead and not used yet.
         var prefetchPending = false
     }
@@ -217,12 +232,14 @@ final class ExpertStoreCore: @unchecked Sendable {
     ///     A budget below one layer's top-k experts cannot make progress: `minimumSlots`
     ///     slots are required.
     init(path: String, mapped: UnsafeRawBufferPointer, layers: [[ExpertSlices]], budgetBytes: Int?,
-                minimumSlots: Int = 1, ioThreads: Int = 2, decay: Double = 0.9) throws(ModelError) {
+                minimumSlots: Int = 1, ioThreads: Int = 2, policy: ExpertEvictionPolicy = .frequency,
+                decay: Double = 0.9) throws(ModelError) {
         self.path = path
         self.mapped = mapped
         self.layers = layers
         self.budgetBytes = budgetBytes
         self.decay = decay
+        self.policy = policy
         for (l, experts) in layers.enumerated() {
             for (e, x) in experts.enumerated() {
                 for r in x.ranges where r.lowerBound < 0 || r.upperBound > mapped.count {
@@ -463,10 +480,16 @@ final class ExpertStoreCore: @unchecked Sendable {
 
     private func score(_ layer: Int, _ x: Int) -> Double {
         let e = entries[layer][x]
-        return e.score * pow(decay, Double(token - e.scoreToken))
+        switch policy {
+        case .frequency: return e.score * pow(decay, Double(token - e.scoreToken))
+        // The most recently used is kept longest.
+        case .lru: return Double(e.lastUse)
+        }
     }
 
     private func touch(_ layer: Int, _ x: Int) {
+        uses += 1
+        entries[layer][x].lastUse = uses
         entries[layer][x].score = score(layer, x) + 1
         entries[layer][x].scoreToken = token
     }
