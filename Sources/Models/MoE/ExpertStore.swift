@@ -154,8 +154,9 @@ public final class ExpertStore: @unchecked Sendable {
     /// Unpins every expert of `layer` pinned by `acquire`.
     public func release(layer: Int) { core.release(layer: layer) }
 
-    /// Starts reading `experts` of `layer` if they are not resident, into slots of cold
-    /// experts (never pinned ones). Returns at once.
+    /// Starts reading `experts` of `layer` if they are not resident, into free slots or
+    /// slots of experts not used in this token or the one before (never pinned ones).
+    /// Returns at once.
     public func prefetch(layer: Int, experts: UnsafeBufferPointer<Int32>) { core.prefetch(layer: layer, experts: experts) }
 
     /// Marks the end of `count` tokens (a chunk, or a batched step's sequences): use
@@ -192,6 +193,8 @@ final class ExpertStoreCore: @unchecked Sendable {
     private var stopping = false
     private var token = 0
     private var uses = 0
+    /// Per layer: prefetches issued since the layer was last acquired.
+    private var prefetchedFor: [Int]
     private var statsByLayer: [ExpertLayerStats]
     private var threads: [pthread_t] = []
 
@@ -256,6 +259,7 @@ final class ExpertStoreCore: @unchecked Sendable {
         slotBytes = largest
         entries = layers.map { Array(repeating: Entry(), count: $0.count) }
         statsByLayer = Array(repeating: ExpertLayerStats(), count: layers.count)
+        prefetchedFor = Array(repeating: 0, count: layers.count)
         pthread_mutex_init(mutex, nil)
         pthread_cond_init(cond, nil)
 
@@ -357,16 +361,26 @@ final class ExpertStoreCore: @unchecked Sendable {
             let x = Int(e)
             touch(layer, x)
             let readAhead = entries[layer][x].prefetchPending
-            if readAhead {
-                entries[layer][x].prefetchPending = false
-                statsByLayer[layer].prefetchUsed += 1
-            }
+            entries[layer][x].prefetchPending = false
             switch entries[layer][x].residency {
             case .resident(let s), .loading(let s):
-                if !readAhead { statsByLayer[layer].hits += 1 }
+                if readAhead {
+                    statsByLayer[layer].prefetchUsed += 1
+                } else {
+                    statsByLayer[layer].hits += 1
+                }
                 slots[s].pins += 1
             case .absent, .failed: break
             }
+        }
+        // Experts read ahead for this layer that the router did not choose were mispredicted:
+        // they lose the protection of a pending prefetch and age like any other (kept
+        // protected, they would pile up and crowd out the experts in use).
+        if prefetchedFor[layer] > 0 {
+            for x in entries[layer].indices where entries[layer][x].prefetchPending {
+                entries[layer][x].prefetchPending = false
+            }
+            prefetchedFor[layer] = 0
         }
         // Then request every miss, so the reads run in parallel. When every free slot is
         // taken by reads in flight, wait for one to land.
@@ -432,8 +446,9 @@ final class ExpertStoreCore: @unchecked Sendable {
         pthread_mutex_unlock(mutex)
     }
 
-    /// Starts reading `experts` of `layer` if they are not resident, into slots of cold
-    /// experts (never pinned ones). Returns at once.
+    /// Starts reading `experts` of `layer` if they are not resident, into free slots or
+    /// slots of experts not used in this token or the one before (never pinned ones).
+    /// Returns at once.
     func prefetch(layer: Int, experts: UnsafeBufferPointer<Int32>) {
         guard pool != nil, layer >= 0, layer < layers.count else { return }
         pthread_mutex_lock(mutex)
@@ -452,9 +467,10 @@ final class ExpertStoreCore: @unchecked Sendable {
             case .resident, .loading: continue
             case .absent, .failed: break
             }
-            guard let s = takeSlot(for: layer, x) else { return }
+            guard let s = takeSlot(for: layer, x, speculative: true) else { return }
             entries[layer][x].residency = .loading(slot: s)
             entries[layer][x].prefetchPending = true
+            prefetchedFor[layer] += 1
             statsByLayer[layer].prefetched += 1
             jobs.append(Job(layer: layer, expert: x, slot: s))
             queued = true
@@ -496,7 +512,7 @@ final class ExpertStoreCore: @unchecked Sendable {
 
     /// A free slot, or the slot of the resident, unpinned expert with the lowest decayed
     /// frequency (prefetched experts not used yet are kept while others can go).
-    private func takeSlot(for layer: Int, _ x: Int) -> Int? {
+    private func takeSlot(for layer: Int, _ x: Int, speculative: Bool = false) -> Int? {
         if let s = freeSlots.popLast() {
             slots[s] = Slot(layer: layer, expert: x, pins: 0)
             return s
@@ -506,6 +522,9 @@ final class ExpertStoreCore: @unchecked Sendable {
         for s in slots.indices where slots[s].pins == 0 {
             let (l, e) = (slots[s].layer, slots[s].expert)
             guard case .resident = entries[l][e].residency else { continue }
+            // A read ahead only replaces experts not used in this token or the one before:
+            // a guess must not evict what the next layers are about to use.
+            if speculative && entries[l][e].lastUse > 0 && entries[l][e].scoreToken >= token - 1 { continue }
             let key = (entries[l][e].prefetchPending, score(l, e))
             if best == nil || (!key.0 && bestKey.0) || (key.0 == bestKey.0 && key.1 < bestKey.1) {
                 best = s
