@@ -65,6 +65,9 @@ public struct ModelDescription: Sendable, Equatable {
     /// When a loaded model will be unloaded if still idle (seconds since the epoch).
     public var expiresAt: Double?
     public var stats: SchedulerStats?
+    /// The counters of a loaded MoE model's expert store, when its experts live in a
+    /// buffer pool of a memory budget (nil otherwise).
+    public var experts: ExpertStoreStats?
 }
 
 /// A session as the API shows it.
@@ -107,16 +110,19 @@ public final class InferenceEngine: @unchecked Sendable {
         let format: ChatFormat
         var lastUse: Double
         var keepAlive: Double
+        /// Working memory counted beside the dense weights when the experts live in a store.
+        let allowance: Int
         /// Memory the model counts against the budget: its file, or with an expert store
-        /// of a budget, the rest of the file plus the store's pool.
+        /// of a budget, the rest of the file plus the store's pool and the working memory.
         var costBytes: Int {
             guard let store = model.expertStore, let pool = store.budgetBytes else { return model.file.fileSize }
             let experts = store.layers.joined().reduce(0) { $0 + $1.byteCount }
-            return model.file.fileSize - experts + pool + InferenceEngine.expertScratchAllowance
+            return model.file.fileSize - experts + pool + allowance
         }
         private let vocabularyLock = Mutex<GrammarVocabulary?>(nil)
         init(name: String, model: any LanguageModel, tokenizer: AnyTokenizer, worker: ModelWorker, format: ChatFormat,
-             keepAlive: Double) {
+             keepAlive: Double, allowance: Int) {
+            self.allowance = allowance
             self.name = name
             self.model = model
             self.tokenizer = tokenizer
@@ -240,6 +246,7 @@ public final class InferenceEngine: @unchecked Sendable {
                     d.loaded = true
                     d.expiresAt = wallClockNow() + max(0, m.keepAlive - (monotonicSeconds() - m.lastUse))
                     d.stats = m.worker.stats
+                    if let store = m.model.expertStore, store.isBudgeted { d.experts = store.stats }
                 }
                 return d
             }.sorted { $0.name < $1.name }
@@ -280,17 +287,50 @@ public final class InferenceEngine: @unchecked Sendable {
         }
     }
 
-    /// Scratch and state memory counted beside an MoE model's dense weights when its
-    /// experts live in an expert store.
-    static let expertScratchAllowance = 64 << 20
+    /// Working memory counted beside an MoE model's dense weights when its experts live in
+    /// an expert store: the runner's scratch (activations, logits, matrix scratch) and one
+    /// state holding the whole context, at most 64 MiB (more states than that are not
+    /// counted, as for models without a store).
+    static func workingAllowance(_ model: any LanguageModel, limits: SchedulerLimits, threads: Int) -> Int {
+        let scratch = model.workingBytes(maxTokens: max(1, limits.prefillChunk), maxBatch: max(1, limits.maxActive),
+                                         threads: max(1, threads))
+        let state = model.stateBytes(tokens: model.contextLength ?? 0)
+        return min(64 << 20, scratch + state)
+    }
+
+    /// What loading an MoE model with its experts in a store needs: the dense weights, the
+    /// working memory and a pool of one layer's experts (the least the store accepts).
+    struct StorePlan {
+        var allowance: Int
+        var dense: Int
+        var needed: Int
+    }
+
+    /// Maps the model without a store to read its shapes (nothing is read from the experts).
+    private func storePlan(_ d: ModelDescription) throws(EngineError) -> StorePlan {
+        let probe: any LanguageModel
+        do { probe = try loadLanguageModel(path: d.path, kernels: kernels, expertBudgetBytes: nil) } catch {
+            throw .modelUnavailable(name: d.name, reason: error.description)
+        }
+        let allowance = Self.workingAllowance(probe, limits: configuration.limits, threads: configuration.threads)
+        let dense = d.sizeBytes - d.routedExpertBytes + allowance
+        var minimumPool = 0
+        if let stats = probe.expertStore?.stats {
+            let slot = probe.expertStore?.slotBytes ?? 0
+            minimumPool = (stats.expertsPerLayer.max() ?? 0) * slot
+        }
+        return StorePlan(allowance: allowance, dense: dense, needed: dense + minimumPool)
+    }
 
     private func load(_ name: String, keepAlive: Double) throws(EngineError) -> LoadedModel {
         guard let d = shared.withLock({ $0.catalog[name] }) else { throw .unknownModel(name) }
         let budget = configuration.memoryBudgetBytes
-        // An MoE model larger than the budget needs its dense part and an expert pool of at
-        // least one layer's experts (the store checks that); others need the whole file.
-        let dense = d.sizeBytes - d.routedExpertBytes + InferenceEngine.expertScratchAllowance
-        let needed = d.routedExpertBytes > 0 && d.sizeBytes > budget ? dense : d.sizeBytes
+        // An MoE model that does not fit beside the loaded ones needs its dense part, its
+        // working memory and an expert pool of at least one layer's experts; others need the
+        // whole file.
+        let inUse = shared.withLock { s in s.loaded.values.reduce(0) { $0 + $1.costBytes } }
+        let plan: StorePlan? = d.routedExpertBytes > 0 && inUse + d.sizeBytes > budget ? try storePlan(d) : nil
+        let needed = plan.map { min($0.needed, d.sizeBytes) } ?? d.sizeBytes
         guard needed <= budget else { throw .overBudget(name: name, neededBytes: needed, budgetBytes: budget) }
         // Unload idle models (least recently used first) until the new one fits.
         var used = 0
@@ -301,11 +341,11 @@ public final class InferenceEngine: @unchecked Sendable {
                 return (used, idle)
             }
             used = inUse
-            if used + d.sizeBytes <= budget || (needed < d.sizeBytes && used + needed < budget) { break }
+            if used + d.sizeBytes <= budget || (needed < d.sizeBytes && used + needed <= budget) { break }
             guard let victim else { throw .overBudget(name: name, neededBytes: used + needed, budgetBytes: budget) }
             unload(victim.name, reason: "to make room for \(name)")
         }
-        let expertBudget: Int? = used + d.sizeBytes <= budget ? nil : budget - used - dense
+        let expertBudget: Int? = used + d.sizeBytes <= budget ? nil : budget - used - (plan?.dense ?? 0)
         let start = monotonicSeconds()
         let model: any LanguageModel
         let tokenizer: AnyTokenizer
@@ -321,7 +361,8 @@ public final class InferenceEngine: @unchecked Sendable {
             self?.sequenceFinished(seq, worker: worker)
         }
         let loaded = LoadedModel(name: name, model: model, tokenizer: tokenizer, worker: worker, format: format,
-                                 keepAlive: keepAlive)
+                                 keepAlive: keepAlive,
+                                 allowance: expertBudget == nil ? 0 : plan?.allowance ?? 0)
         shared.withLock { s in
             s.loaded[name] = loaded
             s.catalog[name]?.loaded = true
