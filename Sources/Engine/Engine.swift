@@ -70,6 +70,41 @@ public struct ModelDescription: Sendable, Equatable {
     public var experts: ExpertStoreStats?
 }
 
+/// What identifies the bytes of a model file: checked before each request, so a file
+/// replaced or truncated under a loaded model is noticed before its mapping is read (a
+/// truncated mapping faults with SIGBUS).
+struct FileIdentity: Sendable, Equatable {
+    var device: UInt64
+    var inode: UInt64
+    var size: Int
+    var modifiedSeconds: Int
+    var modifiedNanoseconds: Int
+
+    /// The identity of the file at `path` (following symlinks), or the errno of a failed stat.
+    static func of(_ path: String) -> Result<FileIdentity, FileIdentityError> {
+        var st = stat()
+        guard stat(path, &st) == 0 else { return .failure(FileIdentityError(errno: errno)) }
+        return .success(FileIdentity(device: UInt64(st.st_dev), inode: UInt64(st.st_ino), size: Int(st.st_size),
+                                     modifiedSeconds: Int(st.st_mtim.tv_sec), modifiedNanoseconds: Int(st.st_mtim.tv_nsec)))
+    }
+
+    /// What differs from `old`, in words ("size 871392 -> 4096 bytes"), or nil when nothing does.
+    func change(from old: FileIdentity) -> String? {
+        var what: [String] = []
+        if size != old.size { what.append("size \(old.size) -> \(size) bytes") }
+        if device != old.device || inode != old.inode { what.append("replaced by another file (inode \(old.inode) -> \(inode))") }
+        if modifiedSeconds != old.modifiedSeconds || modifiedNanoseconds != old.modifiedNanoseconds {
+            what.append("modification time changed")
+        }
+        return what.isEmpty ? nil : what.joined(separator: ", ")
+    }
+}
+
+struct FileIdentityError: Error {
+    var errno: Int32
+    var description: String { String(cString: strerror(errno)) }
+}
+
 /// A session as the API shows it.
 public struct SessionInfo: Sendable, Equatable {
     public var id: String
@@ -110,6 +145,8 @@ public final class InferenceEngine: @unchecked Sendable {
         let format: ChatFormat
         var lastUse: Double
         var keepAlive: Double
+        /// The file as it was when the model loaded.
+        let identity: FileIdentity
         /// Working memory counted beside the dense weights when the experts live in a store.
         let allowance: Int
         /// Memory the model counts against the budget: its file, or with an expert store
@@ -121,7 +158,8 @@ public final class InferenceEngine: @unchecked Sendable {
         }
         private let vocabularyLock = Mutex<GrammarVocabulary?>(nil)
         init(name: String, model: any LanguageModel, tokenizer: AnyTokenizer, worker: ModelWorker, format: ChatFormat,
-             keepAlive: Double, allowance: Int) {
+             keepAlive: Double, identity: FileIdentity, allowance: Int) {
+            self.identity = identity
             self.allowance = allowance
             self.name = name
             self.model = model
@@ -255,7 +293,7 @@ public final class InferenceEngine: @unchecked Sendable {
 
     /// The loaded model of that name, loading it first (and unloading idle ones to fit the budget).
     func acquire(_ name: String, keepAlive: Double?) throws(EngineError) -> LoadedModel {
-        enum Decision { case ready(LoadedModel), mustLoad, fail(EngineError) }
+        enum Decision { case ready(LoadedModel), mustLoad, fail(EngineError), stale(LoadedModel, String) }
         // One load at a time per name; other requests for it wait.
         let decision: Decision = loadMonitor.withLock {
             while true {
@@ -264,11 +302,24 @@ public final class InferenceEngine: @unchecked Sendable {
                 }
                 if closing { return .fail(.shuttingDown) }
                 if let m {
+                    // One stat per request: a replaced or truncated file must not be read
+                    // through the old mapping.
+                    switch FileIdentity.of(m.model.file.path) {
+                    case .failure(let e): return .stale(m, "it can no longer be read (\(e.description))")
+                    case .success(let now):
+                        if let what = now.change(from: m.identity) { return .stale(m, what) }
+                    }
                     m.lastUse = monotonicSeconds()
                     if let k = keepAlive { m.keepAlive = k }
                     return .ready(m)
                 }
-                guard let d else { return .fail(.unknownModel(name)) }
+                guard var d else { return .fail(.unknownModel(name)) }
+                if !busy, Self.fileDiffers(d) {
+                    // Changed since it was described (or last failed to load): describe it again.
+                    d = Self.describe(name: name, path: d.path)
+                    let fresh = d
+                    shared.withLock { $0.catalog[name] = fresh }
+                }
                 if let e = d.error { return .fail(.modelUnavailable(name: name, reason: e)) }
                 if busy { loadMonitor.wait(seconds: 0.1); continue }
                 shared.withLock { _ = $0.loading.insert(name) }
@@ -278,6 +329,16 @@ public final class InferenceEngine: @unchecked Sendable {
         switch decision {
         case .ready(let m): return m
         case .fail(let e): throw e
+        case let .stale(m, what):
+            logger.error("model file changed under a loaded model", metadata: [
+                "model": "\(name)", "file": "\(m.model.file.path)", "change": "\(what)"])
+            unload(name, reason: "its file changed (\(what))")
+            var fresh = Self.describe(name: name, path: m.model.file.path)
+            fresh.loaded = false
+            shared.withLock { s in
+                if s.loaded[name] == nil, s.catalog[name]?.path == fresh.path { s.catalog[name] = fresh }
+            }
+            throw .modelFileChanged(name: name, path: m.model.file.path, change: what)
         case .mustLoad:
             defer {
                 shared.withLock { _ = $0.loading.remove(name) }
@@ -285,6 +346,14 @@ public final class InferenceEngine: @unchecked Sendable {
             }
             return try load(name, keepAlive: keepAlive ?? configuration.keepAliveSeconds)
         }
+    }
+
+    /// True when the file no longer matches what `describe` saw (size or modification time).
+    static func fileDiffers(_ d: ModelDescription) -> Bool {
+        var st = stat()
+        guard stat(d.path, &st) == 0 else { return d.error == nil }
+        let modified = Double(st.st_mtim.tv_sec) + Double(st.st_mtim.tv_nsec) / 1e9
+        return Int(st.st_size) != d.sizeBytes || modified != d.modified
     }
 
     /// Working memory counted beside an MoE model's dense weights when its experts live in
@@ -325,6 +394,11 @@ public final class InferenceEngine: @unchecked Sendable {
     private func load(_ name: String, keepAlive: Double) throws(EngineError) -> LoadedModel {
         guard let d = shared.withLock({ $0.catalog[name] }) else { throw .unknownModel(name) }
         let budget = configuration.memoryBudgetBytes
+        let identity: FileIdentity
+        switch FileIdentity.of(d.path) {
+        case .success(let i): identity = i
+        case .failure(let e): throw .modelUnavailable(name: name, reason: "\(d.path): \(e.description)")
+        }
         // An MoE model that does not fit beside the loaded ones needs its dense part, its
         // working memory and an expert pool of at least one layer's experts; others need the
         // whole file.
@@ -361,7 +435,7 @@ public final class InferenceEngine: @unchecked Sendable {
             self?.sequenceFinished(seq, worker: worker)
         }
         let loaded = LoadedModel(name: name, model: model, tokenizer: tokenizer, worker: worker, format: format,
-                                 keepAlive: keepAlive,
+                                 keepAlive: keepAlive, identity: identity,
                                  allowance: expertBudget == nil ? 0 : plan?.allowance ?? 0)
         shared.withLock { s in
             s.loaded[name] = loaded

@@ -6,8 +6,8 @@ asked for a greedy completion of those prompt ids, must answer with exactly that
 (decoded here from the GGUF's byte-level vocabulary, independently of Roost's tokenizer).
 Also: a KV-cache session continues after a restart, a prompt beyond the model's context gets
 a 400, an MoE model under a memory budget smaller than its file answers the same through its
-expert store (and /roost/v1/stats, /metrics and `roost stats` show the store). Run by
-`make test-python`.
+expert store (and /roost/v1/stats, /metrics and `roost stats` show the store), and a model file
+truncated or replaced under the daemon fails requests cleanly. Run by `make test-python`.
 """
 from __future__ import annotations
 
@@ -206,3 +206,51 @@ def test_a_memory_budget_that_forces_the_expert_store_answers_as_without(workdir
     finally:
         assert d.stop() == 0, d.logtext()
 
+
+def test_a_model_file_truncated_or_replaced_under_the_daemon_fails_requests_cleanly(workdir):
+    """The file of a loaded model changes: the next request gets a 503 naming the file and the
+    change (never a crash from reading a truncated mapping), /health stays ok, a file that
+    cannot be loaded is reported as such, and a valid file put back is served again."""
+    model = "llama"
+    prompt, text, _ = expected_text(model)
+    path = workdir / "models" / f"{model}.gguf"
+    path.unlink()
+    original = (FIXTURES / model / "model-f32.gguf").read_bytes()
+    path.write_bytes(original)
+    d = ts.Daemon(workdir, "--threads", "2")
+    try:
+        status, r = complete(d, model, prompt, 32)
+        assert status == 200 and r["choices"][0]["text"] == text, r
+
+        with open(path, "r+b") as f:  # truncated in place, under the mapping
+            f.truncate(len(original) // 2)
+        status, r = complete(d, model, prompt, 32)
+        assert status == 503, r
+        assert r["error"]["code"] == "model_file_changed", r
+        assert str(path) in r["error"]["message"] and f"size {len(original)} -> {len(original) // 2} bytes" in r["error"]["message"]
+        assert d.request("GET", "/health")[0] == 200
+        # The truncated file itself: a load error naming it.
+        status, r = complete(d, model, prompt, 32)
+        assert status == 500 and r["error"]["code"] == "model_unavailable", r
+        stats = json.loads(d.request("GET", "/roost/v1/stats")[2])
+        entry = next(m for m in stats["models"] if m["name"] == model)
+        assert not entry["loaded"] and entry["error"], entry
+
+        # A valid file put back (a new file renamed over it): served again, the same answer.
+        tmp = path.with_suffix(".tmp")
+        tmp.write_bytes(original)
+        os.rename(tmp, path)
+        status, r = complete(d, model, prompt, 32)
+        assert status == 200 and r["choices"][0]["text"] == text, r
+
+        # Replaced by another valid model while loaded: one 503, then the new model answers.
+        tmp.write_bytes((FIXTURES / "qwen2" / "model-f32.gguf").read_bytes())
+        os.rename(tmp, path)
+        status, r = complete(d, model, prompt, 32)
+        assert status == 503 and "replaced" in r["error"]["message"], r
+        qprompt, qtext, _ = expected_text("qwen2")
+        status, r = complete(d, model, qprompt, 32)
+        assert status == 200 and r["choices"][0]["text"] == qtext, r
+        assert d.request("GET", "/health")[0] == 200
+    finally:
+        assert d.stop() == 0, d.logtext()
