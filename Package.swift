@@ -65,7 +65,7 @@ let package = Package(
         .target(
             name: "Server",
             dependencies: [
-                "APITypes", "Engine", "Sampling", "Tokenizers",
+                "APITypes", "Engine", "Models", "Sampling", "Tokenizers",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),

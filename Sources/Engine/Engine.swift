@@ -65,6 +65,44 @@ public struct ModelDescription: Sendable, Equatable {
     /// When a loaded model will be unloaded if still idle (seconds since the epoch).
     public var expiresAt: Double?
     public var stats: SchedulerStats?
+    /// The counters of a loaded MoE model's expert store, when its experts live in a
+    /// buffer pool of a memory budget (nil otherwise).
+    public var experts: ExpertStoreStats?
+}
+
+/// What identifies the bytes of a model file: checked before each request, so a file
+/// replaced or truncated under a loaded model is noticed before its mapping is read (a
+/// truncated mapping faults with SIGBUS).
+struct FileIdentity: Sendable, Equatable {
+    var device: UInt64
+    var inode: UInt64
+    var size: Int
+    var modifiedSeconds: Int
+    var modifiedNanoseconds: Int
+
+    /// The identity of the file at `path` (following symlinks), or the errno of a failed stat.
+    static func of(_ path: String) -> Result<FileIdentity, FileIdentityError> {
+        var st = stat()
+        guard stat(path, &st) == 0 else { return .failure(FileIdentityError(errno: errno)) }
+        return .success(FileIdentity(device: UInt64(st.st_dev), inode: UInt64(st.st_ino), size: Int(st.st_size),
+                                     modifiedSeconds: Int(st.st_mtim.tv_sec), modifiedNanoseconds: Int(st.st_mtim.tv_nsec)))
+    }
+
+    /// What differs from `old`, in words ("size 871392 -> 4096 bytes"), or nil when nothing does.
+    func change(from old: FileIdentity) -> String? {
+        var what: [String] = []
+        if size != old.size { what.append("size \(old.size) -> \(size) bytes") }
+        if device != old.device || inode != old.inode { what.append("replaced by another file (inode \(old.inode) -> \(inode))") }
+        if modifiedSeconds != old.modifiedSeconds || modifiedNanoseconds != old.modifiedNanoseconds {
+            what.append("modification time changed")
+        }
+        return what.isEmpty ? nil : what.joined(separator: ", ")
+    }
+}
+
+struct FileIdentityError: Error {
+    var errno: Int32
+    var description: String { String(cString: strerror(errno)) }
 }
 
 /// A session as the API shows it.
@@ -107,16 +145,22 @@ public final class InferenceEngine: @unchecked Sendable {
         let format: ChatFormat
         var lastUse: Double
         var keepAlive: Double
+        /// The file as it was when the model loaded.
+        let identity: FileIdentity
+        /// Working memory counted beside the dense weights when the experts live in a store.
+        let allowance: Int
         /// Memory the model counts against the budget: its file, or with an expert store
-        /// of a budget, the rest of the file plus the store's pool.
+        /// of a budget, the rest of the file plus the store's pool and the working memory.
         var costBytes: Int {
             guard let store = model.expertStore, let pool = store.budgetBytes else { return model.file.fileSize }
             let experts = store.layers.joined().reduce(0) { $0 + $1.byteCount }
-            return model.file.fileSize - experts + pool + InferenceEngine.expertScratchAllowance
+            return model.file.fileSize - experts + pool + allowance
         }
         private let vocabularyLock = Mutex<GrammarVocabulary?>(nil)
         init(name: String, model: any LanguageModel, tokenizer: AnyTokenizer, worker: ModelWorker, format: ChatFormat,
-             keepAlive: Double) {
+             keepAlive: Double, identity: FileIdentity, allowance: Int) {
+            self.identity = identity
+            self.allowance = allowance
             self.name = name
             self.model = model
             self.tokenizer = tokenizer
@@ -240,6 +284,7 @@ public final class InferenceEngine: @unchecked Sendable {
                     d.loaded = true
                     d.expiresAt = wallClockNow() + max(0, m.keepAlive - (monotonicSeconds() - m.lastUse))
                     d.stats = m.worker.stats
+                    if let store = m.model.expertStore, store.isBudgeted { d.experts = store.stats }
                 }
                 return d
             }.sorted { $0.name < $1.name }
@@ -248,7 +293,7 @@ public final class InferenceEngine: @unchecked Sendable {
 
     /// The loaded model of that name, loading it first (and unloading idle ones to fit the budget).
     func acquire(_ name: String, keepAlive: Double?) throws(EngineError) -> LoadedModel {
-        enum Decision { case ready(LoadedModel), mustLoad, fail(EngineError) }
+        enum Decision { case ready(LoadedModel), mustLoad, fail(EngineError), stale(LoadedModel, String) }
         // One load at a time per name; other requests for it wait.
         let decision: Decision = loadMonitor.withLock {
             while true {
@@ -257,11 +302,24 @@ public final class InferenceEngine: @unchecked Sendable {
                 }
                 if closing { return .fail(.shuttingDown) }
                 if let m {
+                    // One stat per request: a replaced or truncated file must not be read
+                    // through the old mapping.
+                    switch FileIdentity.of(m.model.file.path) {
+                    case .failure(let e): return .stale(m, "it can no longer be read (\(e.description))")
+                    case .success(let now):
+                        if let what = now.change(from: m.identity) { return .stale(m, what) }
+                    }
                     m.lastUse = monotonicSeconds()
                     if let k = keepAlive { m.keepAlive = k }
                     return .ready(m)
                 }
-                guard let d else { return .fail(.unknownModel(name)) }
+                guard var d else { return .fail(.unknownModel(name)) }
+                if !busy, Self.fileDiffers(d) {
+                    // Changed since it was described (or last failed to load): describe it again.
+                    d = Self.describe(name: name, path: d.path)
+                    let fresh = d
+                    shared.withLock { $0.catalog[name] = fresh }
+                }
                 if let e = d.error { return .fail(.modelUnavailable(name: name, reason: e)) }
                 if busy { loadMonitor.wait(seconds: 0.1); continue }
                 shared.withLock { _ = $0.loading.insert(name) }
@@ -271,6 +329,16 @@ public final class InferenceEngine: @unchecked Sendable {
         switch decision {
         case .ready(let m): return m
         case .fail(let e): throw e
+        case let .stale(m, what):
+            logger.error("model file changed under a loaded model", metadata: [
+                "model": "\(name)", "file": "\(m.model.file.path)", "change": "\(what)"])
+            unload(name, reason: "its file changed (\(what))")
+            var fresh = Self.describe(name: name, path: m.model.file.path)
+            fresh.loaded = false
+            shared.withLock { s in
+                if s.loaded[name] == nil, s.catalog[name]?.path == fresh.path { s.catalog[name] = fresh }
+            }
+            throw .modelFileChanged(name: name, path: m.model.file.path, change: what)
         case .mustLoad:
             defer {
                 shared.withLock { _ = $0.loading.remove(name) }
@@ -280,17 +348,63 @@ public final class InferenceEngine: @unchecked Sendable {
         }
     }
 
-    /// Scratch and state memory counted beside an MoE model's dense weights when its
-    /// experts live in an expert store.
-    static let expertScratchAllowance = 64 << 20
+    /// True when the file no longer matches what `describe` saw (size or modification time).
+    static func fileDiffers(_ d: ModelDescription) -> Bool {
+        var st = stat()
+        guard stat(d.path, &st) == 0 else { return d.error == nil }
+        let modified = Double(st.st_mtim.tv_sec) + Double(st.st_mtim.tv_nsec) / 1e9
+        return Int(st.st_size) != d.sizeBytes || modified != d.modified
+    }
+
+    /// Working memory counted beside an MoE model's dense weights when its experts live in
+    /// an expert store: the runner's scratch (activations, logits, matrix scratch) and one
+    /// state holding the whole context, at most 64 MiB (more states than that are not
+    /// counted, as for models without a store).
+    static func workingAllowance(_ model: any LanguageModel, limits: SchedulerLimits, threads: Int) -> Int {
+        let scratch = model.workingBytes(maxTokens: max(1, limits.prefillChunk), maxBatch: max(1, limits.maxActive),
+                                         threads: max(1, threads))
+        let state = model.stateBytes(tokens: model.contextLength ?? 0)
+        return min(64 << 20, scratch + state)
+    }
+
+    /// What loading an MoE model with its experts in a store needs: the dense weights, the
+    /// working memory and a pool of one layer's experts (the least the store accepts).
+    struct StorePlan {
+        var allowance: Int
+        var dense: Int
+        var needed: Int
+    }
+
+    /// Maps the model without a store to read its shapes (nothing is read from the experts).
+    private func storePlan(_ d: ModelDescription) throws(EngineError) -> StorePlan {
+        let probe: any LanguageModel
+        do { probe = try loadLanguageModel(path: d.path, kernels: kernels, expertBudgetBytes: nil) } catch {
+            throw .modelUnavailable(name: d.name, reason: error.description)
+        }
+        let allowance = Self.workingAllowance(probe, limits: configuration.limits, threads: configuration.threads)
+        let dense = d.sizeBytes - d.routedExpertBytes + allowance
+        var minimumPool = 0
+        if let stats = probe.expertStore?.stats {
+            let slot = probe.expertStore?.slotBytes ?? 0
+            minimumPool = (stats.expertsPerLayer.max() ?? 0) * slot
+        }
+        return StorePlan(allowance: allowance, dense: dense, needed: dense + minimumPool)
+    }
 
     private func load(_ name: String, keepAlive: Double) throws(EngineError) -> LoadedModel {
         guard let d = shared.withLock({ $0.catalog[name] }) else { throw .unknownModel(name) }
         let budget = configuration.memoryBudgetBytes
-        // An MoE model larger than the budget needs its dense part and an expert pool of at
-        // least one layer's experts (the store checks that); others need the whole file.
-        let dense = d.sizeBytes - d.routedExpertBytes + InferenceEngine.expertScratchAllowance
-        let needed = d.routedExpertBytes > 0 && d.sizeBytes > budget ? dense : d.sizeBytes
+        let identity: FileIdentity
+        switch FileIdentity.of(d.path) {
+        case .success(let i): identity = i
+        case .failure(let e): throw .modelUnavailable(name: name, reason: "\(d.path): \(e.description)")
+        }
+        // An MoE model that does not fit beside the loaded ones needs its dense part, its
+        // working memory and an expert pool of at least one layer's experts; others need the
+        // whole file.
+        let inUse = shared.withLock { s in s.loaded.values.reduce(0) { $0 + $1.costBytes } }
+        let plan: StorePlan? = d.routedExpertBytes > 0 && inUse + d.sizeBytes > budget ? try storePlan(d) : nil
+        let needed = plan.map { min($0.needed, d.sizeBytes) } ?? d.sizeBytes
         guard needed <= budget else { throw .overBudget(name: name, neededBytes: needed, budgetBytes: budget) }
         // Unload idle models (least recently used first) until the new one fits.
         var used = 0
@@ -301,11 +415,11 @@ public final class InferenceEngine: @unchecked Sendable {
                 return (used, idle)
             }
             used = inUse
-            if used + d.sizeBytes <= budget || (needed < d.sizeBytes && used + needed < budget) { break }
+            if used + d.sizeBytes <= budget || (needed < d.sizeBytes && used + needed <= budget) { break }
             guard let victim else { throw .overBudget(name: name, neededBytes: used + needed, budgetBytes: budget) }
             unload(victim.name, reason: "to make room for \(name)")
         }
-        let expertBudget: Int? = used + d.sizeBytes <= budget ? nil : budget - used - dense
+        let expertBudget: Int? = used + d.sizeBytes <= budget ? nil : budget - used - (plan?.dense ?? 0)
         let start = monotonicSeconds()
         let model: any LanguageModel
         let tokenizer: AnyTokenizer
@@ -321,7 +435,8 @@ public final class InferenceEngine: @unchecked Sendable {
             self?.sequenceFinished(seq, worker: worker)
         }
         let loaded = LoadedModel(name: name, model: model, tokenizer: tokenizer, worker: worker, format: format,
-                                 keepAlive: keepAlive)
+                                 keepAlive: keepAlive, identity: identity,
+                                 allowance: expertBudget == nil ? 0 : plan?.allowance ?? 0)
         shared.withLock { s in
             s.loaded[name] = loaded
             s.catalog[name]?.loaded = true

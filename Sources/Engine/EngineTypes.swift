@@ -21,6 +21,9 @@ public enum EngineError: Error, Sendable, Equatable, CustomStringConvertible {
     case badSession(String)
     /// The daemon is shutting down (503).
     case shuttingDown
+    /// The loaded model's file was replaced, truncated or removed since it loaded (503): the
+    /// model was unloaded, and the next request loads the file as it is now.
+    case modelFileChanged(name: String, path: String, change: String)
     /// Anything the model code reported while running (500).
     case internalFailure(String)
 
@@ -36,6 +39,8 @@ public enum EngineError: Error, Sendable, Equatable, CustomStringConvertible {
         case let .sessionBusy(id): "session '\(id)' is in use by another request"
         case let .badSession(why): "session is unusable: \(why)"
         case .shuttingDown: "the server is shutting down"
+        case let .modelFileChanged(name, path, change):
+            "the file of model '\(name)' (\(path)) changed while it was loaded: \(change); the model was unloaded, retry to load the file as it is now"
         case let .internalFailure(why): "internal error: \(why)"
         }
     }

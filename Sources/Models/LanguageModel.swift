@@ -78,6 +78,10 @@ public protocol LanguageModel: AnyObject, Sendable {
     func stateBytes(tokens: Int) -> Int
     /// An empty state.
     func makeSequenceState() -> any SequenceState
+    /// Bytes of working memory (activations, logits, matrix scratch) a runner made with
+    /// these arguments allocates, for memory planning before it is made. A default covers
+    /// models that do not say: 64 MiB.
+    func workingBytes(maxTokens: Int, maxBatch: Int, threads: Int) -> Int
     /// A runner for chunks of up to `maxTokens` tokens and batches of up to `maxBatch`
     /// sequences; with `allLogits`, `forward` can return every position's logits.
     func makeRunner(maxTokens: Int, maxBatch: Int, pool: WorkerPool,
@@ -87,6 +91,8 @@ public protocol LanguageModel: AnyObject, Sendable {
 extension LanguageModel {
     /// Where an MoE model reads its routed experts (nil for other models).
     public var expertStore: ExpertStore? { nil }
+
+    public func workingBytes(maxTokens: Int, maxBatch: Int, threads: Int) -> Int { 64 << 20 }
 }
 
 /// Loads the model a GGUF file holds, by its `general.architecture`. With

@@ -35,6 +35,8 @@ extension EngineError {
         case .sessionBusy: return APIError(.invalidRequest, message: description, param: "session", code: "session_busy")
         case .badSession: return APIError(.invalidRequest, message: description, code: "bad_session")
         case .shuttingDown: return APIError(.unavailable(retryAfter: 5), message: description, code: "shutting_down")
+        case .modelFileChanged:
+            return APIError(.unavailable(retryAfter: 1), message: description, param: "model", code: "model_file_changed")
         case .internalFailure: return APIError(.internalError, message: description)
         }
     }

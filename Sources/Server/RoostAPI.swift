@@ -5,7 +5,9 @@ import HTTPTypes
 import Hummingbird
 import Metrics
 import NIOCore
+import Models
 import Prometheus
+import Synchronization
 
 /// The daemon's HTTP API: OpenAI- and Ollama-compatible routes, sessions, health, metrics.
 public final class RoostAPI: Sendable {
@@ -135,9 +137,26 @@ public final class RoostAPI: Sendable {
                 .init(name: $0.name, loaded: $0.loaded, architecture: $0.architecture, quantization: $0.quantization,
                       sizeBytes: $0.sizeBytes, active: $0.stats?.active ?? 0, queued: $0.stats?.queued ?? 0,
                       tokensPerSecond: $0.stats?.tokensPerSecond ?? 0, generatedTokens: $0.stats?.generatedTokens ?? 0,
-                      promptTokens: $0.stats?.promptTokens ?? 0, error: $0.error)
+                      promptTokens: $0.stats?.promptTokens ?? 0, error: $0.error, experts: $0.experts.map(Self.experts))
             },
             sessions: s.sessions, queue: s.queued, active: s.active, rssBytes: ServerMetrics.residentBytes())
+    }
+
+    /// An expert store's counters as the API shows them: totals, and each layer with routed experts.
+    static func experts(_ e: ExpertStoreStats) -> RoostStats.Experts {
+        let tokens = e.tokens
+        func counters(_ l: ExpertLayerStats, layer: Int?) -> RoostStats.ExpertCounters {
+            let n = Double(max(1, tokens))
+            return .init(layer: layer, hits: l.hits, misses: l.misses, prefetched: l.prefetched, prefetchUsed: l.prefetchUsed,
+                         bytesRead: l.bytesRead, stallSeconds: l.stallSeconds, residentBytes: l.residentBytes,
+                         hitRate: l.hitRate, prefetchAccuracy: l.prefetchAccuracy,
+                         bytesReadPerToken: tokens == 0 ? 0 : Double(l.bytesRead) / n,
+                         stallSecondsPerToken: tokens == 0 ? 0 : l.stallSeconds / n)
+        }
+        let layers = e.layers.enumerated().filter { i, _ in i < e.expertsPerLayer.count && e.expertsPerLayer[i] > 0 }
+        return RoostStats.Experts(budgetBytes: e.budgetBytes, poolBytes: e.poolBytes, slots: e.slots, slotBytes: e.slotBytes,
+                                  tokens: tokens, total: counters(e.total, layer: nil),
+                                  layers: layers.map { counters($1, layer: $0) })
     }
 }
 
@@ -154,6 +173,9 @@ final class ServerMetrics: Sendable {
     let tokensPerSecond: Metrics.Gauge
     let residentMemory: Metrics.Gauge
     let loadedModels: Metrics.Gauge
+    /// Expert-store counters last seen per series ("metric model layer"), so the Prometheus
+    /// counters grow by the difference; a reloaded model's store starts again from zero.
+    private let expertSeen = Mutex<[String: Double]>([:])
 
     init(registry: PrometheusCollectorRegistry) {
         self.registry = registry
@@ -194,6 +216,58 @@ final class ServerMetrics: Sendable {
         tokensPerSecond.record(s.models.reduce(0.0) { $0 + ($1.stats?.tokensPerSecond ?? 0) })
         residentMemory.record(Self.residentBytes())
         loadedModels.record(s.models.filter(\.loaded).count)
+        refreshExperts(s.models)
+    }
+
+    /// roost_expert_* series: counters and resident bytes per model and layer, the pool per
+    /// model. A model without a budgeted store (unloaded, or never had one) keeps its counters
+    /// and reports 0 resident and pool bytes.
+    private func refreshExperts(_ models: [ModelDescription]) {
+        var values: [(label: String, model: String, layer: Int?, value: Double, counter: Bool)] = []
+        for m in models {
+            guard let e = m.experts else { continue }
+            for (i, l) in e.layers.enumerated() where i < e.expertsPerLayer.count && e.expertsPerLayer[i] > 0 {
+                values += [("roost_expert_hits_total", m.name, i, Double(l.hits), true),
+                           ("roost_expert_misses_total", m.name, i, Double(l.misses), true),
+                           ("roost_expert_prefetched_total", m.name, i, Double(l.prefetched), true),
+                           ("roost_expert_prefetch_used_total", m.name, i, Double(l.prefetchUsed), true),
+                           ("roost_expert_read_bytes_total", m.name, i, Double(l.bytesRead), true),
+                           ("roost_expert_stall_seconds_total", m.name, i, l.stallSeconds, true),
+                           ("roost_expert_resident_bytes", m.name, i, Double(l.residentBytes), false)]
+            }
+            values += [("roost_expert_tokens_total", m.name, nil, Double(e.tokens), true),
+                       ("roost_expert_pool_bytes", m.name, nil, Double(e.poolBytes), false)]
+        }
+        expertSeen.withLock { seen in
+            var present = Set<String>()
+            for v in values {
+                let key = "\(v.label) \(v.model) \(v.layer.map(String.init) ?? "")"
+                present.insert(key)
+                let dims = [("model", v.model)] + (v.layer.map { [("layer", String($0))] } ?? [])
+                if v.counter {
+                    let last = seen[key] ?? 0
+                    let delta = v.value >= last ? v.value - last : v.value
+                    if delta > 0 || seen[key] == nil {
+                        FloatingPointCounter(label: v.label, dimensions: dims, factory: factory).increment(by: delta)
+                    }
+                } else {
+                    Metrics.Gauge(label: v.label, dimensions: dims, factory: factory).record(v.value)
+                }
+                seen[key] = v.value
+            }
+            // Gone stores: their gauges drop to 0; their counters restart from 0 when a store returns.
+            for key in seen.keys where !present.contains(key) {
+                let parts = key.split(separator: " ", omittingEmptySubsequences: false).map(String.init)
+                guard parts.count == 3 else { continue }
+                if parts[0].hasSuffix("_total") {
+                    seen[key] = 0
+                } else if seen[key] != 0 {
+                    let dims = [("model", parts[1])] + (parts[2].isEmpty ? [] : [("layer", parts[2])])
+                    Metrics.Gauge(label: parts[0], dimensions: dims, factory: factory).record(0)
+                    seen[key] = 0
+                }
+            }
+        }
     }
 
     /// The process's resident set size (from /proc/self/statm).

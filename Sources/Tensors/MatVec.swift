@@ -16,7 +16,7 @@ public final class MatScratch {
     let activationStride: Int
     let activations: AlignedBuffer
     /// Rows of one thread's float tile (f16/bf16 weights converted for sgemm).
-    static let tileRows = 16
+    public static let tileRows = 16
     let tiles: AlignedBuffer
 
     /// Scratch for rows of at most `maxCols` elements, batches of at most `maxBatch`

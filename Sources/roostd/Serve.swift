@@ -35,11 +35,13 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "A model file (repeatable), named by its file stem.") var model: [String] = []
     @Option(name: .customLong("state-dir"), help: "Where sessions are saved.") var stateDir: String?
     @Option(help: "Compute threads per model (default: the CPUs this process may use).") var threads: Int?
-    @Option(name: .customLong("memory-budget"), help: "Memory for loaded models (default 80%).") var memoryBudget: String?
+    @Option(name: .customLong("memory-budget"), help: "Memory for loaded models (default 80%). An MoE model larger than what is left keeps its routed experts in an expert store of the rest.") var memoryBudget: String?
     @Option(name: .customLong("keep-alive"), help: "Unload a model this long after its last request (default 5m).")
     var keepAlive: String?
     @Option(name: .customLong("max-sessions"), help: "Sequences generating at once per model (default 8).")
     var maxSessions: Int?
+    @Option(name: .customLong("prefill-chunk"), help: "Prompt tokens a sequence runs per scheduler round (default 64). Smaller takes less working memory and lets other sequences in sooner; larger reads long prompts faster.")
+    var prefillChunk: Int?
     @Option(name: .customLong("max-queue"), help: "Requests waiting per model before 429 (default 64).") var maxQueue: Int?
     @Option(name: .customLong("max-body"), help: "Largest request body (default 8MiB).") var maxBody: String?
     @Option(name: .customLong("max-prompt-tokens"), help: "Longest prompt in tokens (default 65536).") var maxPromptTokens: Int?
@@ -72,6 +74,7 @@ struct Serve: AsyncParsableCommand {
         if let memoryBudget { s.memoryBudget = memoryBudget }
         if let keepAlive { s.keepAlive = keepAlive }
         if let maxSessions { s.maxSessions = maxSessions }
+        if let prefillChunk { s.prefillChunk = prefillChunk }
         if let maxQueue { s.maxQueue = maxQueue }
         if let maxBody { s.maxBody = maxBody }
         if let maxPromptTokens { s.maxPromptTokens = maxPromptTokens }
@@ -90,6 +93,7 @@ struct Serve: AsyncParsableCommand {
         }
         guard (1...1024).contains(s.threads) else { throw CommandFailure("threads must be in 1...1024") }
         guard (1...256).contains(s.maxSessions) else { throw CommandFailure("max-sessions must be in 1...256") }
+        guard (1...4096).contains(s.prefillChunk) else { throw CommandFailure("prefill-chunk must be in 1...4096") }
         guard (0...100_000).contains(s.maxQueue) else { throw CommandFailure("max-queue must be in 0...100000") }
         guard let mode = mode_t(s.socketMode, radix: 8), mode <= 0o777 else {
             throw CommandFailure("socket-mode: '\(s.socketMode)' is not an octal mode like 0660")
@@ -116,7 +120,7 @@ struct Serve: AsyncParsableCommand {
         let keepAlive = try SizeParser.seconds(s.keepAlive, what: "keep-alive") ?? Double.greatestFiniteMagnitude
         let engineConfig = EngineConfiguration(
             modelsDirectory: s.models, modelFiles: s.model, threads: s.threads,
-            limits: SchedulerLimits(maxActive: s.maxSessions, maxQueue: s.maxQueue),
+            limits: SchedulerLimits(maxActive: s.maxSessions, maxQueue: s.maxQueue, prefillChunk: s.prefillChunk),
             stateDirectory: s.stateDir,
             memoryBudgetBytes: try SizeParser.bytes(s.memoryBudget, what: "memory-budget"),
             keepAliveSeconds: keepAlive, defaultMaxTokens: s.defaultMaxTokens, maxPromptTokens: s.maxPromptTokens,

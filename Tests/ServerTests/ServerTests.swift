@@ -255,3 +255,79 @@ func object(_ b: ByteBuffer) throws -> [String: Any] {
         #expect(AccessPolicy(groups: [99]).allows(uid: 4321, gid: 99, pid: 1))
     }
 }
+
+@Suite struct ExpertStoreObservability {
+    static let mixtral = URL(fileURLWithPath: #filePath)
+        .deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent("Fixtures/transformers/mixtral/model-f32.gguf").path
+
+    @Test func statsAndMetricsShowABudgetedStorePerModelAndLayer() async throws {
+        let size = ((try? FileManager.default.attributesOfItem(atPath: Self.mixtral))?[.size] as? Int) ?? 0
+        try #require(size > 0, "fixture missing: \(Self.mixtral)")
+        // Just under the file: the experts live in a store of about one layer's experts.
+        let engine = try InferenceEngine(configuration: EngineConfiguration(modelFiles: [Self.mixtral], threads: 1,
+                                                                            limits: SchedulerLimits(maxActive: 1, prefillChunk: 8),
+                                                                            memoryBudgetBytes: size - 4096),
+                                         logger: quiet)
+        let api = RoostAPI(engine: engine, version: "test")
+        defer { api.engine.shutdown() }
+        let app = Application(router: api.router(), logger: quiet)
+        try await app.test(.router) { client in
+            try await client.execute(uri: "/roost/v1/stats", method: .get) { r in
+                let models = try object(r.body)["models"] as? [[String: Any]] ?? []
+                #expect(models.count == 1 && models.first?["experts"] == nil)  // not loaded yet
+            }
+            let body = #"{"model":"model-f32","prompt":[2,3,4,5,6,7,8,9],"max_tokens":12,"temperature":0}"#
+            try await client.execute(uri: "/v1/completions", method: .post, body: json(body)) { r in
+                #expect(r.status == .ok)
+            }
+            try await client.execute(uri: "/roost/v1/stats", method: .get) { r in
+                let stats = try JSONDecoder().decode(RoostStats.self, from: Data(r.body.readableBytesView))
+                let e = try #require(stats.models.first?.experts)
+                #expect(e.slots >= 8 && e.poolBytes == e.slots * e.slotBytes && e.budgetBytes >= e.poolBytes)
+                #expect(e.tokens >= 8 && e.total.misses > 0 && e.total.bytesRead > 0)
+                #expect(e.layers.map(\.layer) == [0, 1])
+                #expect(e.layers.reduce(0) { $0 + $1.misses } == e.total.misses)
+                #expect(e.total.residentBytes <= e.poolBytes && e.total.residentBytes > 0)
+                let requests = Double(e.total.hits + e.total.misses + e.total.prefetchUsed)
+                #expect(abs(e.total.hitRate - Double(e.total.hits) / requests) < 1e-12)
+                #expect(abs(e.total.bytesReadPerToken - Double(e.total.bytesRead) / Double(e.tokens)) < 1e-9)
+                let raw = try object(r.body)["models"] as? [[String: Any]] ?? []
+                let experts = raw.first?["experts"] as? [String: Any]
+                #expect(experts?["pool_bytes"] as? Int == e.poolBytes)
+                #expect((experts?["total"] as? [String: Any])?["prefetch_used"] != nil)
+            }
+            try await client.execute(uri: "/metrics", method: .get) { r in
+                let text = String(buffer: r.body)
+                for name in ["roost_expert_hits_total", "roost_expert_misses_total", "roost_expert_prefetched_total",
+                             "roost_expert_prefetch_used_total", "roost_expert_read_bytes_total",
+                             "roost_expert_stall_seconds_total", "roost_expert_resident_bytes"] {
+                    #expect(text.contains(#"\#(name){model="model-f32",layer="1"}"#) || text.contains(#"\#(name){layer="1",model="model-f32"}"#), "\(name)")
+                }
+                #expect(text.contains("roost_expert_pool_bytes{model=\"model-f32\"}"))
+                let misses = text.split(separator: "\n").filter { $0.hasPrefix("roost_expert_misses_total{") }
+                    .compactMap { Double($0.split(separator: " ").last ?? "") }.reduce(0, +)
+                #expect(misses > 0)
+            }
+        }
+    }
+
+    @Test func modelsWithoutAStoreHaveNoExpertsObject() async throws {
+        guard fixturePresent() else { return }
+        let api = try makeAPI()
+        defer { api.engine.shutdown() }
+        let app = Application(router: api.router(), logger: quiet)
+        try await app.test(.router) { client in
+            let body = #"{"model":"\#(modelName)","prompt":"Hi","max_tokens":2,"temperature":0}"#
+            try await client.execute(uri: "/v1/completions", method: .post, body: json(body)) { r in #expect(r.status == .ok) }
+            try await client.execute(uri: "/roost/v1/stats", method: .get) { r in
+                let models = try object(r.body)["models"] as? [[String: Any]] ?? []
+                #expect(models.first?["loaded"] as? Bool == true)
+                #expect(models.first?.keys.contains("experts") == false)
+            }
+            try await client.execute(uri: "/metrics", method: .get) { r in
+                #expect(!String(buffer: r.body).contains("roost_expert_"))
+            }
+        }
+    }
+}

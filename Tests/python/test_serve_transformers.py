@@ -4,14 +4,17 @@ The fixtures of Tests/Fixtures/transformers (tiny random Hugging Face models con
 llama.cpp's converter) give transformers' greedy continuation of a fixed prompt: the daemon,
 asked for a greedy completion of those prompt ids, must answer with exactly that text
 (decoded here from the GGUF's byte-level vocabulary, independently of Roost's tokenizer).
-Also: a KV-cache session continues after a restart, and a prompt beyond the model's
-context gets a 400. Run by `make test-python`.
+Also: a KV-cache session continues after a restart, a prompt beyond the model's context gets
+a 400, an MoE model under a memory budget smaller than its file answers the same through its
+expert store (and /roost/v1/stats, /metrics and `roost stats` show the store), and a model file
+truncated or replaced under the daemon fails requests cleanly. Run by `make test-python`.
 """
 from __future__ import annotations
 
 import json
 import os
 import shutil
+import subprocess
 import tempfile
 from pathlib import Path
 
@@ -139,3 +142,115 @@ def test_kv_cache_session_survives_a_restart_and_the_context_is_enforced(workdir
         assert r["usage"]["completion_tokens"] <= 4
     finally:
         assert d2.stop() == 0, d2.logtext()
+
+
+def test_a_memory_budget_that_forces_the_expert_store_answers_as_without(workdir):
+    """mixtral's file just over --memory-budget: its routed experts live in an expert store of
+    about one layer's experts (the dense weights, the working memory and one layer's experts
+    fit, the whole file does not), and the greedy completion is the one without a budget
+    (transformers' own). With the default shape (8 sequences, chunks of 64) the working memory
+    leaves no room: the load is refused with a 503."""
+    model = "mixtral"
+    prompt, text, count = expected_text(model)
+    size = (FIXTURES / model / "model-f32.gguf").stat().st_size
+    d = ts.Daemon(workdir, "--threads", "2", name="free")
+    try:
+        status, free = complete(d, model, prompt, 32)
+        assert status == 200, free
+        stats = json.loads(d.request("GET", "/roost/v1/stats")[2])
+        assert "experts" not in next(m for m in stats["models"] if m["name"] == model)
+    finally:
+        assert d.stop() == 0, d.logtext()
+    assert free["choices"][0]["text"] == text
+
+    d = ts.Daemon(workdir, "--threads", "2", "--memory-budget", f"{size - 4096}B", name="wide")
+    try:
+        status, r = complete(d, model, prompt, 4)
+        assert status == 503 and r["error"]["code"] == "memory_budget", r
+    finally:
+        assert d.stop() == 0, d.logtext()
+
+    # One sequence with prompt chunks of 8 tokens keeps the working memory small enough that
+    # the dense weights, it and one layer's experts fit under the file's size.
+    d = ts.Daemon(workdir, "--threads", "2", "--max-sessions", "1", "--prefill-chunk", "8",
+                  "--memory-budget", f"{size - 4096}B", name="budget")
+    try:
+        status, r = complete(d, model, prompt, 32)
+        assert status == 200, r
+        assert r["choices"][0]["text"] == text
+        assert r["usage"]["completion_tokens"] == count
+        stats = json.loads(d.request("GET", "/roost/v1/stats")[2])
+        e = next(m for m in stats["models"] if m["name"] == model)["experts"]
+        assert e["slots"] >= 8 and e["pool_bytes"] == e["slots"] * e["slot_bytes"], e
+        assert e["pool_bytes"] <= e["budget_bytes"] < size
+        t = e["total"]
+        assert t["misses"] > 0 and t["bytes_read"] > 0 and e["tokens"] >= len(prompt) + count - 1, e
+        assert 0 < t["resident_bytes"] <= e["pool_bytes"]
+        assert [layer["layer"] for layer in e["layers"]] == [0, 1]
+        assert sum(layer["misses"] for layer in e["layers"]) == t["misses"]
+        metrics = d.request("GET", "/metrics")[2].decode()
+        misses = [line for line in metrics.splitlines() if line.startswith("roost_expert_misses_total{")]
+        assert len(misses) == 2 and all('model="mixtral"' in line for line in misses), misses
+        assert sum(float(line.split()[-1]) for line in misses) == t["misses"]
+        roost = os.environ.get("ROOST")  # set by make test-python
+        if roost:
+            out = subprocess.run([roost, "stats", "--layers", "--socket", d.sock], capture_output=True, text=True,
+                                 timeout=30)
+            assert out.returncode == 0, out.stderr
+            assert "experts of mixtral: resident" in out.stdout and "hit rate" in out.stdout, out.stdout
+            assert "LAYER" in out.stdout and "MISSES" in out.stdout, out.stdout
+            out = subprocess.run([roost, "stats", "--json", "--socket", d.sock], capture_output=True, text=True,
+                                 timeout=30)
+            shown = next(m for m in json.loads(out.stdout)["models"] if m["name"] == model)
+            assert shown["experts"]["total"]["misses"] >= t["misses"]
+    finally:
+        assert d.stop() == 0, d.logtext()
+
+
+def test_a_model_file_truncated_or_replaced_under_the_daemon_fails_requests_cleanly(workdir):
+    """The file of a loaded model changes: the next request gets a 503 naming the file and the
+    change (never a crash from reading a truncated mapping), /health stays ok, a file that
+    cannot be loaded is reported as such, and a valid file put back is served again."""
+    model = "llama"
+    prompt, text, _ = expected_text(model)
+    path = workdir / "models" / f"{model}.gguf"
+    path.unlink()
+    original = (FIXTURES / model / "model-f32.gguf").read_bytes()
+    path.write_bytes(original)
+    d = ts.Daemon(workdir, "--threads", "2")
+    try:
+        status, r = complete(d, model, prompt, 32)
+        assert status == 200 and r["choices"][0]["text"] == text, r
+
+        with open(path, "r+b") as f:  # truncated in place, under the mapping
+            f.truncate(len(original) // 2)
+        status, r = complete(d, model, prompt, 32)
+        assert status == 503, r
+        assert r["error"]["code"] == "model_file_changed", r
+        assert str(path) in r["error"]["message"] and f"size {len(original)} -> {len(original) // 2} bytes" in r["error"]["message"]
+        assert d.request("GET", "/health")[0] == 200
+        # The truncated file itself: a load error naming it.
+        status, r = complete(d, model, prompt, 32)
+        assert status == 500 and r["error"]["code"] == "model_unavailable", r
+        stats = json.loads(d.request("GET", "/roost/v1/stats")[2])
+        entry = next(m for m in stats["models"] if m["name"] == model)
+        assert not entry["loaded"] and entry["error"], entry
+
+        # A valid file put back (a new file renamed over it): served again, the same answer.
+        tmp = path.with_suffix(".tmp")
+        tmp.write_bytes(original)
+        os.rename(tmp, path)
+        status, r = complete(d, model, prompt, 32)
+        assert status == 200 and r["choices"][0]["text"] == text, r
+
+        # Replaced by another valid model while loaded: one 503, then the new model answers.
+        tmp.write_bytes((FIXTURES / "qwen2" / "model-f32.gguf").read_bytes())
+        os.rename(tmp, path)
+        status, r = complete(d, model, prompt, 32)
+        assert status == 503 and "replaced" in r["error"]["message"], r
+        qprompt, qtext, _ = expected_text("qwen2")
+        status, r = complete(d, model, qprompt, 32)
+        assert status == 200 and r["choices"][0]["text"] == qtext, r
+        assert d.request("GET", "/health")[0] == 200
+    finally:
+        assert d.stop() == 0, d.logtext()

@@ -75,7 +75,13 @@ public struct ExpertStoreStats: Sendable, Equatable {
     public var slots: Int
     /// Tokens counted by `endToken()`.
     public var tokens: Int
+    /// Bytes of one slot (the largest expert, slices padded to the I/O alignment).
+    public var slotBytes = 0
+    /// Routed experts of each layer (0 for a layer without them).
+    public var expertsPerLayer: [Int] = []
 
+    /// Bytes of the buffer pool: every slot, resident or not.
+    public var poolBytes: Int { slots * slotBytes }
     public var total: ExpertLayerStats { layers.reduce(ExpertLayerStats(), +) }
 }
 
@@ -489,7 +495,8 @@ final class ExpertStoreCore: @unchecked Sendable {
     var stats: ExpertStoreStats {
         pthread_mutex_lock(mutex)
         defer { pthread_mutex_unlock(mutex) }
-        return ExpertStoreStats(layers: statsByLayer, budgetBytes: budgetBytes ?? 0, slots: slotCount, tokens: token)
+        return ExpertStoreStats(layers: statsByLayer, budgetBytes: budgetBytes ?? 0, slots: slotCount, tokens: token,
+                                slotBytes: slotBytes, expertsPerLayer: layers.map(\.count))
     }
 
     // MARK: - under the mutex

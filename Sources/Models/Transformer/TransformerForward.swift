@@ -66,6 +66,31 @@ public final class TransformerWorkspace {
     /// The logits of the last call: row t at `logits + t * vocabulary`.
     public let logits: UnsafeMutablePointer<Float>
 
+    /// Floats of each buffer of a workspace of `columns` columns (in the order `init` hands them out).
+    static func floatCounts(_ cfg: TransformerConfig, columns c: Int, logitRows: Int, threads: Int) -> [Int] {
+        let e = cfg.embedding, qw = cfg.qWidth, kvw = cfg.kvWidth, fd = cfg.maxDenseHidden
+        let kk = max(1, cfg.expertsUsed)
+        let ne = max(1, cfg.experts), fe = max(1, cfg.expertFeedForward)
+        let scoresPerThread = (cfg.mla == nil ? cfg.groupSize : 1) * cfg.contextLength
+        return [c * e, c * e, c * qw, c * qw, c * kvw, c * kvw, c * e, c * e, c * fd, c * fd, c * cfg.rope.dims,
+                c * ne, c * kk, c * kk * e, c * kk * e, c * kk * fe, c * kk * fe,
+                threads * scoresPerThread, logitRows * cfg.vocabulary]
+            + (cfg.mla.map { m in [c * m.qWidth(heads: cfg.heads), c * m.qLoraRank, c * cfg.heads * m.latentWidth,
+                                   c * cfg.heads * m.latentWidth, c * cfg.heads * m.valueDim] } ?? [1, 1, 1, 1, 1])
+    }
+
+    /// Bytes a workspace of this shape allocates: its float buffers and its matrix scratch
+    /// (quantized activation rows and per-thread float tiles, as `MatScratch` sizes them).
+    static func byteCount(_ cfg: TransformerConfig, maxTokens: Int, maxBatch: Int, threads: Int) -> Int {
+        let c = max(1, maxTokens, maxBatch)
+        let rows = max(3 * c, 2 * c * max(1, cfg.expertsUsed))
+        let floats = floatCounts(cfg, columns: c, logitRows: max(1, maxBatch), threads: threads)
+            .reduce(0) { $0 + (max($1, 1) + 15) / 16 * 16 }
+        let scratch = rows * ActivationFormat.maxRowBytes(cfg.maxMatrixInputs)
+            + threads * MatScratch.tileRows * cfg.maxMatrixInputs * MemoryLayout<Float>.stride
+        return floats * MemoryLayout<Float>.stride + scratch
+    }
+
     init(model: TransformerModel, maxTokens: Int, maxBatch: Int, pool: WorkerPool, allLogits: Bool) throws(ModelError) {
         let cfg = model.config
         self.maxTokens = max(1, maxTokens)
@@ -82,15 +107,10 @@ public final class TransformerWorkspace {
             scratch = try MatScratch(maxCols: cfg.maxMatrixInputs, maxBatch: rows, threads: pool.threads)
         } catch { throw .tensor(name: "workspace", error) }
         group = MatvecGroup(capacity: max(8, 2 * cfg.experts + 2, cfg.mla == nil ? 0 : cfg.heads))
-        let e = cfg.embedding, qw = cfg.qWidth, kvw = cfg.kvWidth, fd = cfg.maxDenseHidden
-        let ne = max(1, cfg.experts), fe = max(1, cfg.expertFeedForward)
+        let ne = max(1, cfg.experts)
         scoresPerThread = (cfg.mla == nil ? cfg.groupSize : 1) * cfg.contextLength
-        let logitRows = max(allLogits ? self.maxTokens : 1, self.maxBatch)
-        let sizes = [c * e, c * e, c * qw, c * qw, c * kvw, c * kvw, c * e, c * e, c * fd, c * fd, c * cfg.rope.dims,
-                     c * ne, c * kk, c * kk * e, c * kk * e, c * kk * fe, c * kk * fe,
-                     pool.threads * scoresPerThread, logitRows * cfg.vocabulary]
-            + (cfg.mla.map { m in [c * m.qWidth(heads: cfg.heads), c * m.qLoraRank, c * cfg.heads * m.latentWidth,
-                                   c * cfg.heads * m.latentWidth, c * cfg.heads * m.valueDim] } ?? [1, 1, 1, 1, 1])
+        let sizes = TransformerWorkspace.floatCounts(cfg, columns: c, logitRows: max(allLogits ? self.maxTokens : 1, self.maxBatch),
+                                                     threads: pool.threads)
         let padded = sizes.map { (max($0, 1) + 15) / 16 * 16 }
         let total = padded.reduce(0, +)
         guard let buf = AlignedBuffer(byteCount: total * MemoryLayout<Float>.stride) else {

@@ -10,6 +10,10 @@ extension TransformerModel: LanguageModel {
 
     public func makeSequenceState() -> any SequenceState { makeState() }
 
+    public func workingBytes(maxTokens: Int, maxBatch: Int, threads: Int) -> Int {
+        TransformerWorkspace.byteCount(config, maxTokens: maxTokens, maxBatch: maxBatch, threads: max(1, threads))
+    }
+
     public func makeRunner(maxTokens: Int, maxBatch: Int, pool: WorkerPool,
                            allLogits: Bool) throws(ModelError) -> any ModelRunner {
         try TransformerRunner(model: self, maxTokens: maxTokens, maxBatch: maxBatch, pool: pool, allLogits: allLogits)
