@@ -28,11 +28,13 @@ public struct EngineConfiguration: Sendable {
     public var maxPromptTokens: Int
     /// Whole-request timeout in seconds (nil: none).
     public var requestTimeoutSeconds: Double?
+    /// How attention models keep keys and values (recurrent models have no KV cache).
+    public var kvCache: KVCacheType
 
     public init(modelsDirectory: String? = nil, modelFiles: [String] = [], threads: Int = 1,
                 limits: SchedulerLimits = SchedulerLimits(), stateDirectory: String? = nil,
                 memoryBudgetBytes: Int = Int.max, keepAliveSeconds: Double = 300, defaultMaxTokens: Int = 2048,
-                maxPromptTokens: Int = 65536, requestTimeoutSeconds: Double? = 600) {
+                maxPromptTokens: Int = 65536, requestTimeoutSeconds: Double? = 600, kvCache: KVCacheType = .f16) {
         self.modelsDirectory = modelsDirectory
         self.modelFiles = modelFiles
         self.threads = threads
@@ -43,6 +45,7 @@ public struct EngineConfiguration: Sendable {
         self.defaultMaxTokens = defaultMaxTokens
         self.maxPromptTokens = maxPromptTokens
         self.requestTimeoutSeconds = requestTimeoutSeconds
+        self.kvCache = kvCache
     }
 }
 
@@ -376,9 +379,25 @@ public final class InferenceEngine: @unchecked Sendable {
     }
 
     /// Maps the model without a store to read its shapes (nothing is read from the experts).
+    /// Loads `d` with the configured KV-cache type, or with F16 when the model's heads
+    /// cannot be kept in it (a Q8_0 cache with head sizes that are not multiples of 32):
+    /// one setting for all models should not make some of them unusable.
+    private func loadModel(_ d: ModelDescription, expertBudget: Int?, quiet: Bool) throws(ModelError) -> any LanguageModel {
+        do {
+            return try loadLanguageModel(path: d.path, kernels: kernels, expertBudgetBytes: expertBudget,
+                                         kvCache: configuration.kvCache)
+        } catch .kvCacheUnsupported(let type, let headSize) {
+            if !quiet {
+                logger.warning("KV cache type not usable for this model; using f16", metadata: [
+                    "model": "\(d.name)", "kv_cache": "\(type)", "head_size": "\(headSize)"])
+            }
+            return try loadLanguageModel(path: d.path, kernels: kernels, expertBudgetBytes: expertBudget, kvCache: .f16)
+        }
+    }
+
     private func storePlan(_ d: ModelDescription) throws(EngineError) -> StorePlan {
         let probe: any LanguageModel
-        do { probe = try loadLanguageModel(path: d.path, kernels: kernels, expertBudgetBytes: nil) } catch {
+        do { probe = try loadModel(d, expertBudget: nil, quiet: true) } catch {
             throw .modelUnavailable(name: d.name, reason: error.description)
         }
         let allowance = Self.workingAllowance(probe, limits: configuration.limits, threads: configuration.threads)
@@ -424,7 +443,7 @@ public final class InferenceEngine: @unchecked Sendable {
         let model: any LanguageModel
         let tokenizer: AnyTokenizer
         do {
-            model = try loadLanguageModel(path: d.path, kernels: kernels, expertBudgetBytes: expertBudget)
+            model = try loadModel(d, expertBudget: expertBudget, quiet: false)
             tokenizer = AnyTokenizer(try loadTokenizer(model.file))
         } catch {
             throw .modelUnavailable(name: name, reason: error.description)

@@ -31,6 +31,9 @@ public enum ModelError: Error, Equatable, Sendable, CustomStringConvertible {
     case invalidBatch(String)
     /// A sequence would hold `count` tokens, more than the model's context length `limit`.
     case contextFull(count: Int, limit: Int)
+    /// The model's heads cannot be kept in a KV cache of this type (Q8_0 needs head sizes
+    /// that are multiples of 32).
+    case kvCacheUnsupported(type: String, headSize: Int)
 
     public var description: String {
         switch self {
@@ -51,6 +54,8 @@ public enum ModelError: Error, Equatable, Sendable, CustomStringConvertible {
         case let .corruptState(what): "state is corrupt: \(what)"
         case let .invalidBatch(what): "invalid batch: \(what)"
         case let .contextFull(count, limit): "\(count) tokens exceed the context length \(limit)"
+        case let .kvCacheUnsupported(type, headSize):
+            "a \(type) KV cache needs head sizes that are multiples of 32; this model's is \(headSize)"
         }
     }
 }

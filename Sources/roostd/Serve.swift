@@ -3,6 +3,7 @@ import ArgumentParser
 import Engine
 import Foundation
 import Logging
+import Models
 import Server
 import ServiceLifecycle
 import Systemd
@@ -42,6 +43,8 @@ struct Serve: AsyncParsableCommand {
     var maxSessions: Int?
     @Option(name: .customLong("prefill-chunk"), help: "Prompt tokens a sequence runs per scheduler round (default 64). Smaller takes less working memory and lets other sequences in sooner; larger reads long prompts faster.")
     var prefillChunk: Int?
+    @Option(name: .customLong("kv-cache"), help: "How transformer models keep keys and values: f16 (default), q8_0 (about half of f16's memory) or f32 (exact).")
+    var kvCache: String?
     @Option(name: .customLong("max-queue"), help: "Requests waiting per model before 429 (default 64).") var maxQueue: Int?
     @Option(name: .customLong("max-body"), help: "Largest request body (default 8MiB).") var maxBody: String?
     @Option(name: .customLong("max-prompt-tokens"), help: "Longest prompt in tokens (default 65536).") var maxPromptTokens: Int?
@@ -75,6 +78,7 @@ struct Serve: AsyncParsableCommand {
         if let keepAlive { s.keepAlive = keepAlive }
         if let maxSessions { s.maxSessions = maxSessions }
         if let prefillChunk { s.prefillChunk = prefillChunk }
+        if let kvCache { s.kvCache = kvCache }
         if let maxQueue { s.maxQueue = maxQueue }
         if let maxBody { s.maxBody = maxBody }
         if let maxPromptTokens { s.maxPromptTokens = maxPromptTokens }
@@ -94,6 +98,9 @@ struct Serve: AsyncParsableCommand {
         guard (1...1024).contains(s.threads) else { throw CommandFailure("threads must be in 1...1024") }
         guard (1...256).contains(s.maxSessions) else { throw CommandFailure("max-sessions must be in 1...256") }
         guard (1...4096).contains(s.prefillChunk) else { throw CommandFailure("prefill-chunk must be in 1...4096") }
+        guard let kvCache = KVCacheType(name: s.kvCache) else {
+            throw CommandFailure("kv-cache: '\(s.kvCache)' is not one of f16, q8_0, f32")
+        }
         guard (0...100_000).contains(s.maxQueue) else { throw CommandFailure("max-queue must be in 0...100000") }
         guard let mode = mode_t(s.socketMode, radix: 8), mode <= 0o777 else {
             throw CommandFailure("socket-mode: '\(s.socketMode)' is not an octal mode like 0660")
@@ -124,7 +131,7 @@ struct Serve: AsyncParsableCommand {
             stateDirectory: s.stateDir,
             memoryBudgetBytes: try SizeParser.bytes(s.memoryBudget, what: "memory-budget"),
             keepAliveSeconds: keepAlive, defaultMaxTokens: s.defaultMaxTokens, maxPromptTokens: s.maxPromptTokens,
-            requestTimeoutSeconds: try SizeParser.seconds(s.requestTimeout, what: "request-timeout"))
+            requestTimeoutSeconds: try SizeParser.seconds(s.requestTimeout, what: "request-timeout"), kvCache: kvCache)
 
         // Structured fields to the journal when stderr is connected to it, plain stderr otherwise.
         let journal = SystemdLogging.stderrIsJournal()

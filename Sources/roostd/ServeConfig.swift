@@ -19,6 +19,7 @@ struct ServeSettings: Equatable {
     var keepAlive: String = "5m"
     var maxSessions: Int = 8
     var prefillChunk: Int = 64
+    var kvCache: String = "f16"
     var maxQueue: Int = 64
     var maxBody: String = "8MiB"
     var maxPromptTokens: Int = 65536
@@ -30,7 +31,7 @@ struct ServeSettings: Equatable {
     /// Keys the config file may set, in the order `--print-config` prints them.
     static let keys = [
         "socket", "socket-mode", "socket-group", "allow-uid", "allow-group", "tcp", "models", "model", "state-dir",
-        "threads", "memory-budget", "keep-alive", "max-sessions", "prefill-chunk", "max-queue", "max-body", "max-prompt-tokens",
+        "threads", "memory-budget", "keep-alive", "max-sessions", "prefill-chunk", "kv-cache", "max-queue", "max-body", "max-prompt-tokens",
         "default-max-tokens", "request-timeout", "shutdown-grace", "log-level",
     ]
 
@@ -102,6 +103,7 @@ struct ServeSettings: Equatable {
             case "keep-alive": keepAlive = try stringOrInt()
             case "max-sessions": maxSessions = try int()
             case "prefill-chunk": prefillChunk = try int()
+            case "kv-cache": kvCache = try string()
             case "max-queue": maxQueue = try int()
             case "max-body": maxBody = try stringOrInt()
             case "max-prompt-tokens": maxPromptTokens = try int()
@@ -145,6 +147,7 @@ struct ServeSettings: Equatable {
         lines.append("keep-alive = \(q(keepAlive))")
         lines.append("max-sessions = \(maxSessions)")
         lines.append("prefill-chunk = \(prefillChunk)")
+        lines.append("kv-cache = \(q(kvCache))")
         lines.append("max-queue = \(maxQueue)")
         lines.append("max-body = \(q(maxBody))")
         lines.append("max-prompt-tokens = \(maxPromptTokens)")

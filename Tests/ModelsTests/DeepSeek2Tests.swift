@@ -306,8 +306,7 @@ private func deepseekPath(_ name: String, _ type: String) throws -> (URL, DeepSe
     /// The latent row (kv_lora + rope = 48 floats here) must be whole Q8_0 blocks.
     @Test func q8CacheNeedsWholeBlocks() throws {
         guard let (path, _) = try deepseekPath("deepseek2-qlora", "f32") else { return }
-        #expect(throws: ModelError.badMetadata(key: "deepseek2.attention.key_length",
-                                               expected: "a multiple of 32 for a Q8_0 KV cache", found: "48")) {
+        #expect(throws: ModelError.kvCacheUnsupported(type: "q8_0", headSize: 48)) {
             _ = try TransformerModel(path: path.path, kernels: Kernels.best, kvCache: .q8_0)
         }
     }

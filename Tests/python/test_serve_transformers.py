@@ -254,3 +254,51 @@ def test_a_model_file_truncated_or_replaced_under_the_daemon_fails_requests_clea
         assert d.request("GET", "/health")[0] == 200
     finally:
         assert d.stop() == 0, d.logtext()
+
+
+def test_kv_cache_types_and_a_session_made_with_another_type(workdir):
+    # An exact (F32) KV cache: the greedy continuations are transformers' own.
+    d = ts.Daemon(workdir, "--threads", "2", "--kv-cache", "f32")
+    try:
+        for name in ["llama", "qwen2", "qwen3moe"]:
+            prompt, text, count = expected_text(name)
+            status, r = complete(d, name, prompt, 32)
+            assert status == 200, r
+            assert r["choices"][0]["text"] == text, name
+    finally:
+        assert d.stop() == 0, d.logtext()
+    # A session made with a Q8_0 cache (qwen3moe: heads of 32), continued by a daemon keeping
+    # F16: refused with a
+    # message naming both types; the daemon goes on and a new session works.
+    d = ts.Daemon(workdir, "--kv-cache", "q8_0", name="q")
+    # qwen2's heads (16) cannot be kept in Q8_0 blocks of 32: it falls back to F16 and answers
+    # as with F16 (transformers' text).
+    prompt, text, _ = expected_text("qwen2")
+    status, r = complete(d, "qwen2", prompt, 32)
+    assert status == 200 and r["choices"][0]["text"] == text, r
+    assert "using f16" in d.logtext()
+    status, _, data = d.request("POST", "/v1/sessions", {"model": "qwen3moe"})
+    assert status == 201, data
+    sid = json.loads(data)["id"]
+    first = d.request("POST", "/v1/chat/completions", {
+        "model": "qwen3moe", "session": sid, "messages": [{"role": "user", "content": "hello there"}],
+        "max_tokens": 4, "temperature": 0})
+    assert first[0] == 200, first[2]
+    assert d.stop() == 0, d.logtext()
+    d = ts.Daemon(workdir, name="f")
+    try:
+        again = d.request("POST", "/v1/chat/completions", {
+            "model": "qwen3moe", "session": sid, "messages": [{"role": "user", "content": "and again"}],
+            "max_tokens": 4, "temperature": 0})
+        assert again[0] == 400 and json.loads(again[2])["error"]["code"] == "bad_session", again
+        message = json.loads(again[2])["error"]["message"]
+        assert "q8_0" in message and "f16" in message, message
+        assert d.request("GET", "/health")[0] == 200
+        status, r = complete(d, "qwen2", expected_text("qwen2")[0], 2)
+        assert status == 200, r
+    finally:
+        assert d.stop() == 0, d.logtext()
+    # A cache type the daemon does not know: it does not start, and says why.
+    bad = subprocess.run([ts.ROOSTD, "serve", "--socket", str(workdir / "x.sock"), "--kv-cache", "q4"],
+                         capture_output=True, text=True, timeout=60)
+    assert bad.returncode != 0 and "kv-cache: 'q4' is not one of f16, q8_0, f32" in bad.stderr, bad.stderr

@@ -99,8 +99,7 @@ public final class TransformerModel: @unchecked Sendable {
         let l = WeightLoader(file: file, kernels: kernels, arena: arena)
         let cfg = try TransformerConfig.read(l, spec: spec)
         if kvCache == .q8_0 && cfg.headDim % 32 != 0 {
-            throw .badMetadata(key: TransformerNames.keyLength(arch.rawValue),
-                               expected: "a multiple of 32 for a Q8_0 KV cache", found: "\(cfg.headDim)")
+            throw .kvCacheUnsupported(type: kvCache.description, headSize: cfg.headDim)
         }
         self.config = cfg
         self.file = file

@@ -35,6 +35,16 @@ public enum KVCacheType: Sendable, Equatable, CustomStringConvertible {
         case .q8_0: "q8_0"
         }
     }
+
+    /// The type `description` names ("f16", "f32", "q8_0"), nil for others.
+    public init?(name: String) {
+        switch name.lowercased() {
+        case "f16": self = .f16
+        case "f32": self = .f32
+        case "q8_0": self = .q8_0
+        default: return nil
+        }
+    }
 }
 
 /// The shape of a model's KV cache.
@@ -228,7 +238,8 @@ public final class TransformerState: @unchecked Sendable {
         let found = [Int(layers), Int(hkv), Int(d)], mine = [shape.layers, shape.kvHeads, shape.headDim]
         guard found == mine else { throw .stateMismatch("shape (layers, Hkv, D) \(found), the model has \(mine)") }
         guard type == shape.element.code else {
-            throw .stateMismatch("KV element type \(type); this model's cache has type \(shape.element.code) (\(shape.element))")
+            let made = [KVCacheType.f16, .f32, .q8_0].first { $0.code == type }.map { "\($0)" } ?? "code \(type)"
+            throw .stateMismatch("it holds a \(made) KV cache; this model keeps a \(shape.element) KV cache")
         }
         guard let tokens = r.u64(), let fp = r.u64() else { throw .corruptState("truncated header") }
         guard fp == fingerprint else { throw .stateMismatch("it was made by another model file") }
