@@ -352,6 +352,7 @@ final class ModelWorker: @unchecked Sendable {
 
     private func fail(_ seq: GenerationSequence, _ message: String) {
         logger.error("generation failed: \(message)")
+        seq.cancel.fail(message)
         finish(seq, reason: .cancelled)
     }
 

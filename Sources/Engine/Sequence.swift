@@ -14,6 +14,12 @@ public final class CancellationFlag: Sendable {
     /// Set once the request has ended (for whatever reason); cancelling it then does nothing.
     public var isFinished: Bool { done.load(ordering: .acquiring) }
     func markFinished() { done.store(true, ordering: .releasing) }
+
+    private let failureMessage = Mutex<String?>(nil)
+    /// Why the generation failed (a model error such as a failed expert read), when it
+    /// ended as `.cancelled` for that reason rather than by a cancel.
+    public var failure: String? { failureMessage.withLock { $0 } }
+    func fail(_ message: String) { failureMessage.withLock { $0 = message } }
 }
 
 /// One request in flight on a model's thread: its state, sampler, decoder and stop matcher.

@@ -132,8 +132,8 @@ extension RoostAPI {
                     case let .finished(reason, usage):
                         self.record(usage)
                         let (thinking, content) = splitter.finish()
-                        if reason == .cancelled || reason == .timeout {
-                            try await send(String(decoding: try NDJSON.line(OllamaErrorBody(error: "generation ended: \(reason.rawValue)")), as: UTF8.self))
+                        if let e = Self.endError(reason, handle) {
+                            try await send(String(decoding: try NDJSON.line(OllamaErrorBody(error: e.message)), as: UTF8.self))
                             continue
                         }
                         let line = OllamaChatResponse(
@@ -193,8 +193,8 @@ extension RoostAPI {
                             model: model, createdAt: iso8601(Date().timeIntervalSince1970), response: text, done: false)), as: UTF8.self))
                     case let .finished(reason, usage):
                         self.record(usage)
-                        if reason == .cancelled || reason == .timeout {
-                            try await send(String(decoding: try NDJSON.line(OllamaErrorBody(error: "generation ended: \(reason.rawValue)")), as: UTF8.self))
+                        if let e = Self.endError(reason, handle) {
+                            try await send(String(decoding: try NDJSON.line(OllamaErrorBody(error: e.message)), as: UTF8.self))
                             continue
                         }
                         try await send(String(decoding: try NDJSON.line(OllamaGenerateResponse(

@@ -95,10 +95,7 @@ extension RoostAPI {
                                                                          reasoningContent: reasoning.isEmpty ? nil : reasoning))))
                         }
                         self.record(usage)
-                        if reason == .cancelled || reason == .timeout {
-                            let e = APIError(.unavailable(retryAfter: nil),
-                                             message: reason == .timeout ? "the request timed out" : "generation was cancelled",
-                                             code: reason.rawValue)
+                        if let e = Self.endError(reason, handle) {
                             try await send(SSE.event(data: String(decoding: try APICoding.encode(e.body), as: UTF8.self)))
                         } else {
                             try await send(try SSE.event(chunk(ChatDelta(), finish: Self.finish(reason))))
@@ -188,8 +185,7 @@ extension RoostAPI {
                                                                 usage: nil)))
                     case let .finished(reason, usage):
                         self.record(usage)
-                        if reason == .cancelled || reason == .timeout {
-                            let e = APIError(.unavailable(retryAfter: nil), message: "generation ended: \(reason.rawValue)", code: reason.rawValue)
+                        if let e = Self.endError(reason, handle) {
                             try await send(SSE.event(data: String(decoding: try APICoding.encode(e.body), as: UTF8.self)))
                         } else {
                             try await send(try SSE.event(Completion(

@@ -119,12 +119,21 @@ public final class RoostAPI: Sendable {
             }
         }
         record(out.usage)
-        if out.reason == .cancelled || out.reason == .timeout {
-            throw APIError(.unavailable(retryAfter: nil),
-                           message: out.reason == .timeout ? "the request timed out" : "generation was cancelled",
-                           code: out.reason.rawValue)
-        }
+        if let e = Self.endError(out.reason, handle) { throw e }
         return out
+    }
+
+    /// The error a generation that did not finish normally ends with: a model failure (an
+    /// expert that could not be read, say) is a 500 with its message; a cancel or a timeout
+    /// a 503. nil for a normal end.
+    static func endError(_ reason: Engine.FinishReason, _ handle: GenerationHandle) -> APIError? {
+        guard reason == .cancelled || reason == .timeout else { return nil }
+        if reason == .cancelled, let why = handle.cancellation.failure {
+            return APIError(.internalError, message: "generation failed: \(why)", code: "generation_failed")
+        }
+        return APIError(.unavailable(retryAfter: nil),
+                        message: reason == .timeout ? "the request timed out" : "generation was cancelled",
+                        code: reason.rawValue)
     }
 
     // MARK: - stats

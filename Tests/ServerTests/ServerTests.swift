@@ -331,3 +331,31 @@ func object(_ b: ByteBuffer) throws -> [String: Any] {
         }
     }
 }
+
+/// How a generation that did not end normally is reported: a model failure (the worker's
+/// message, e.g. an expert read error) is a 500 carrying that message; a cancel or timeout
+/// a 503; a normal end no error.
+@Suite struct GenerationEndErrors {
+    func handle(failure: String?) -> GenerationHandle {
+        let flag = CancellationFlag()
+        if let failure { flag.fail(failure) }
+        return GenerationHandle(events: AsyncStream { $0.finish() }, cancellation: flag, promptTokenCount: 1,
+                                startsInReasoning: false)
+    }
+
+    @Test func aModelFailureIsA500WithItsMessage() throws {
+        let e = try #require(RoostAPI.endError(.cancelled, handle(failure: "layer 3 expert 7: cannot read (errno 5)")))
+        #expect(e.httpStatus == 500)
+        #expect(e.code == "generation_failed")
+        #expect(e.message.contains("layer 3 expert 7: cannot read (errno 5)"))
+    }
+
+    @Test func cancelsAndTimeoutsAre503s() throws {
+        let c = try #require(RoostAPI.endError(.cancelled, handle(failure: nil)))
+        #expect(c.httpStatus == 503 && c.code == "cancelled")
+        let t = try #require(RoostAPI.endError(.timeout, handle(failure: nil)))
+        #expect(t.httpStatus == 503 && t.message == "the request timed out")
+        #expect(RoostAPI.endError(.stop, handle(failure: "ignored")) == nil)
+        #expect(RoostAPI.endError(.length, handle(failure: nil)) == nil)
+    }
+}
