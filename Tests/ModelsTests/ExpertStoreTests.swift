@@ -217,6 +217,29 @@ import Testing
         #expect(s.hits >= 290, "hits \(s.hits), misses \(s.misses)")
     }
 
+    /// Reads ahead stop for a layer whose guesses are mostly wrong (a wasted read costs disk
+    /// time a demand read needs) and go on where they are right.
+    @Test func readsAheadFollowHowGoodTheGuessesAre() throws {
+        let f = try Fixture(layers: 2, experts: 12, sliceBytes: 4096, seed: 15)
+        let store = try f.store(budget: 6 * f.store(budget: nil).slotBytes)
+        var wrong = Int32(3)
+        for t in 0..<100 {
+            // Layer 0: two new wrong guesses a token. Layer 1: the one expert it then uses,
+            // one not resident (a cycle longer than the slots).
+            let guess = [wrong, wrong + 1]
+            wrong = wrong == 9 ? 3 : wrong + 2
+            guess.withUnsafeBufferPointer { store.prefetch(layer: 0, experts: $0) }
+            try f.check(store, layer: 0, experts: [0, 1])
+            let next = [Int32(t % 12)]
+            next.withUnsafeBufferPointer { store.prefetch(layer: 1, experts: $0) }
+            try f.check(store, layer: 1, experts: next)
+            store.endToken()
+        }
+        let s = store.stats.layers
+        #expect(s[0].prefetched <= 10, "layer 0 read \(s[0].prefetched) wrong guesses")
+        #expect(s[1].prefetched >= 80 && s[1].prefetchUsed == s[1].prefetched, "\(s[1])")
+    }
+
     @Test func withoutBudgetExpertsComeFromTheMapping() throws {
         let f = try Fixture(layers: 2, experts: 4, sliceBytes: 1000, seed: 4)
         let store = try f.store(budget: nil)

@@ -201,6 +201,11 @@ final class ExpertStoreCore: @unchecked Sendable {
     private var uses = 0
     /// Per layer: prefetches issued since the layer was last acquired.
     private var prefetchedFor: [Int]
+    /// Per layer: how often a guess for the layer (read ahead or not) was then chosen,
+    /// averaged over recent guesses. Reads ahead run while it is at least `prefetchThreshold`.
+    private var guessAccuracy: [Double]
+    /// Below this accuracy a read ahead costs more disk time than it saves.
+    static let prefetchThreshold = 0.5
     private var statsByLayer: [ExpertLayerStats]
     private var threads: [pthread_t] = []
 
@@ -220,6 +225,9 @@ final class ExpertStoreCore: @unchecked Sendable {
         var lastUse = 0
         /// Read ahead and not used yet.
         var prefetchPending = false
+        /// Guessed for the next acquire of its layer but not read (reads ahead were off for
+        /// the layer): kept only to measure how good the guesses are.
+        var guessed = false
     }
 
     private struct Slot {
@@ -266,6 +274,7 @@ final class ExpertStoreCore: @unchecked Sendable {
         entries = layers.map { Array(repeating: Entry(), count: $0.count) }
         statsByLayer = Array(repeating: ExpertLayerStats(), count: layers.count)
         prefetchedFor = Array(repeating: 0, count: layers.count)
+        guessAccuracy = Array(repeating: 1, count: layers.count)
         pthread_mutex_init(mutex, nil)
         pthread_cond_init(cond, nil)
 
@@ -367,7 +376,9 @@ final class ExpertStoreCore: @unchecked Sendable {
             let x = Int(e)
             touch(layer, x)
             let readAhead = entries[layer][x].prefetchPending
+            if readAhead || entries[layer][x].guessed { learn(layer, right: true) }
             entries[layer][x].prefetchPending = false
+            entries[layer][x].guessed = false
             switch entries[layer][x].residency {
             case .resident(let s), .loading(let s):
                 if readAhead {
@@ -383,8 +394,10 @@ final class ExpertStoreCore: @unchecked Sendable {
         // they lose the protection of a pending prefetch and age like any other (kept
         // protected, they would pile up and crowd out the experts in use).
         if prefetchedFor[layer] > 0 {
-            for x in entries[layer].indices where entries[layer][x].prefetchPending {
+            for x in entries[layer].indices where entries[layer][x].prefetchPending || entries[layer][x].guessed {
                 entries[layer][x].prefetchPending = false
+                entries[layer][x].guessed = false
+                learn(layer, right: false)
             }
             prefetchedFor[layer] = 0
         }
@@ -473,6 +486,15 @@ final class ExpertStoreCore: @unchecked Sendable {
             case .resident, .loading: continue
             case .absent, .failed: break
             }
+            // While this layer's guesses are mostly wrong, only note them (to see when they
+            // get better) instead of reading them.
+            if guessAccuracy[layer] < ExpertStoreCore.prefetchThreshold {
+                if !entries[layer][x].guessed {
+                    entries[layer][x].guessed = true
+                    prefetchedFor[layer] += 1
+                }
+                continue
+            }
             guard let s = takeSlot(for: layer, x, speculative: true) else { return }
             entries[layer][x].residency = .loading(slot: s)
             entries[layer][x].prefetchPending = true
@@ -508,6 +530,11 @@ final class ExpertStoreCore: @unchecked Sendable {
         // The most recently used is kept longest.
         case .lru: return Double(e.lastUse)
         }
+    }
+
+    /// One more guess for `layer` that the router then chose (or not).
+    private func learn(_ layer: Int, right: Bool) {
+        guessAccuracy[layer] = 0.9 * guessAccuracy[layer] + (right ? 0.1 : 0)
     }
 
     private func touch(_ layer: Int, _ x: Int) {
