@@ -39,9 +39,12 @@ ROOSTD_KEYS = ("prompt_tokens_per_s", "gen_tokens_per_s", "read_bandwidth_bytes_
 
 # ---- roostd ------------------------------------------------------------------------------
 
-def run_roostd(roostd: str, model: str, threads: int, prompt: int, gen: int, timeout: float) -> dict:
+def run_roostd(roostd: str, model: str, threads: int, prompt: int, gen: int, timeout: float,
+               chunk: int | None = None) -> dict:
     cmd = [roostd, "bench", model, "--json", "--threads", str(threads),
            "--prompt-tokens", str(prompt), "--gen-tokens", str(gen)]
+    if chunk:
+        cmd += ["--chunk", str(chunk)]
     p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
     if p.returncode != 0:
         raise RuntimeError(f"roostd bench exited {p.returncode}: {(p.stderr or p.stdout).strip()[-400:]}")
@@ -342,6 +345,9 @@ def main() -> int:
     ap.add_argument("--prompt-tokens", type=int, default=512)
     ap.add_argument("--gen-tokens", type=int, default=64)
     ap.add_argument("--batch", type=int, default=512, help="llama.cpp n_batch = n_ubatch (default 512)")
+    ap.add_argument("--chunk", type=int,
+                    help="roostd's prompt tokens per forward call (`roostd bench --chunk`; default: --batch, "
+                         "the tokens llama.cpp takes per decode call)")
     ap.add_argument("--repeats", type=int, default=1, help="alternate roostd / llama.cpp this many times per model; best of each")
     ap.add_argument("--roostd", default=str(ROOT / ".build/release/roostd"))
     ap.add_argument("--timeout", type=float, default=1800, help="seconds per engine run")
@@ -352,6 +358,7 @@ def main() -> int:
     args = ap.parse_args()
 
     batch = max(1, min(args.batch, args.prompt_tokens))
+    chunk = max(1, min(args.chunk, 4096)) if args.chunk else batch
     if args.llamacpp_child:
         try:
             r = run_llamacpp(args.models[0], args.threads, args.prompt_tokens, args.gen_tokens, batch,
@@ -379,7 +386,7 @@ def main() -> int:
             print(f"[{row['name']}] run {rep + 1}/{args.repeats}: roostd", file=sys.stderr, flush=True)
             try:
                 ro_runs.append(run_roostd(args.roostd, model, args.threads, args.prompt_tokens, args.gen_tokens,
-                                          args.timeout))
+                                          args.timeout, chunk=chunk))
             except Exception as e:
                 row["roostd_error"] = str(e)
             if "llamacpp_error" in row:

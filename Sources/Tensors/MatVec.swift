@@ -199,11 +199,15 @@ public func matmul(_ w: WeightMatrix, x: UnsafePointer<Float>, xStride: Int, bat
         let out = scratch.activations.pointer
         if batch >= parallelQuantizeRows && pool.threads > 1 {
             // Rows are quantized independently: the split does not change their bits.
-            let stride = aStride
-            pool.parallelFor(count: batch) { range, _ in
-                for c in range {
-                    quantizeActivation(x + c * xStride, n: w.cols, format: format, into: out + c * stride,
-                                       kernels: kernels)
+            guard let quantize = kernels.quantize(format) else {
+                preconditionFailure("the \(kernels.path.name) kernels have no \(format.name) quantizer")
+            }
+            var q = QuantizeTask(quantize: quantize, x: x, xStride: xStride, n: Int64(w.cols), rows: batch,
+                                 format: format, out: out, outStride: aStride, firstRow: 0)
+            withUnsafeMutablePointer(to: &q) { p in
+                pool.run(count: batch, granule: 1, context: UnsafeMutableRawPointer(p)) { raw, b, e, _ in
+                    guard let q = raw?.assumingMemoryBound(to: QuantizeTask.self).pointee else { return }
+                    for r in b..<e { q.quantize(q.x + r * q.xStride, q.out + r * q.outStride, q.n) }
                 }
             }
         } else {
@@ -291,28 +295,59 @@ private struct GroupContext {
     var count: Int
 }
 
+/// An activation quantization of a `MatvecGroup`: `rows` rows of `n` floats (row c at
+/// x + c * xStride) into scratch rows `out + c * outStride`; `firstRow` in the
+/// concatenated row space of the group's quantizations.
+struct QuantizeTask {
+    var quantize: roost_quantize_fn
+    var x: UnsafePointer<Float>
+    var xStride: Int
+    var n: Int64
+    var rows: Int
+    var format: ActivationFormat
+    var out: UnsafeMutableRawPointer
+    var outStride: Int
+    var firstRow: Int
+}
+
+private struct QuantizeContext {
+    var tasks: UnsafePointer<QuantizeTask>
+    var count: Int
+}
+
 /// Up to `capacity` independent products run as one parallel call. A decode step has
 /// several products whose inputs are all ready (for RWKV-7: r, k, v and the first LoRA
 /// stages); one pool synchronization instead of one per product saves most of the
-/// synchronization cost. `add` quantizes a product's activation rows into rows of the
-/// scratch of their own (so `scratch.maxBatch` must cover the activation rows of all
-/// products of a group), `run` computes them all and empties the group. Each output is
+/// synchronization cost. `add` queues a product, `run` quantizes the activation rows of
+/// every queued product into rows of the scratch of their own (so `scratch.maxBatch` must
+/// cover the activation rows of all products of a group), computes them all and empties
+/// the group. Products that share their input (same rows, strides, width and activation
+/// format: q, k and v of one normed input; an expert's gate and up) share one quantized
+/// copy. The inputs are read by `run`, not by `add`: they must stay unchanged until then.
+/// With 8 or more activation rows to quantize the quantization runs on the pool too (rows
+/// are quantized independently, so the split does not change their bits). Each output is
 /// bitwise what `matvec` gives for its activation row (single products run the gemv,
 /// batched ones the gemm, whose contract is the gemv's bits). Allocates nothing per call.
 /// Not Sendable: one per calling thread.
 public final class MatvecGroup {
     public let capacity: Int
     private let tasks: UnsafeMutablePointer<GemvTask>
+    private let quantizations: UnsafeMutablePointer<QuantizeTask>
     private var count = 0
+    private var quantizeCount = 0
     private var totalRows = 0
     private var scratchRows = 0
 
     public init(capacity: Int) {
         self.capacity = max(1, capacity)
         tasks = .allocate(capacity: self.capacity)
+        quantizations = .allocate(capacity: self.capacity)
     }
 
-    deinit { tasks.deallocate() }
+    deinit {
+        tasks.deallocate()
+        quantizations.deallocate()
+    }
 
     /// Adds y = W x (x: [w.cols], y: [w.rows]). Preconditions as `matvec`'s, plus room
     /// in the group and in the scratch.
@@ -324,13 +359,13 @@ public final class MatvecGroup {
     /// Adds Y = X Wᵀ for `batch` activation rows (x: [batch, cols], row c at
     /// x + c * xStride -> y: [batch, rows], row c at y + c * yStride), as `matmul` with
     /// the kernel gemm (never BLAS): every output is bitwise what `matvec` gives for its
-    /// row. `batch == 1` is the plain matvec. Preconditions as `matmul`'s, plus room in
-    /// the group and `batch` free activation rows in the scratch.
+    /// row. `batch == 1` is the plain matvec. x is read by `run`. Preconditions as
+    /// `matmul`'s, plus room in the group and `batch` free activation rows in the scratch
+    /// (unless an earlier product of the group has the same input).
     public func add(_ w: WeightMatrix, x: UnsafePointer<Float>, xStride: Int, batch: Int,
                     y: UnsafeMutablePointer<Float>, yStride: Int, scratch: MatScratch, kernels: Kernels) {
         precondition(batch >= 1 && xStride >= w.cols && yStride >= w.rows, "MatvecGroup: bad batch or strides")
-        precondition(count < capacity && scratchRows + batch <= scratch.maxBatch,
-                     "MatvecGroup: full (capacity \(capacity), scratch rows \(scratch.maxBatch))")
+        precondition(count < capacity, "MatvecGroup: full (capacity \(capacity))")
         precondition(w.cols <= scratch.maxCols, "MatvecGroup: \(w) has more columns than the scratch's \(scratch.maxCols)")
         guard let gemv = kernels.gemv(w.type) else {
             preconditionFailure("MatvecGroup: the \(kernels.path.name) kernels have no gemv for \(w.type.name)")
@@ -347,13 +382,32 @@ public final class MatvecGroup {
             aStride = xStride * MemoryLayout<Float>.stride
         } else {
             aStride = scratch.activationStride
-            let first = scratch.activations.pointer + scratchRows * aStride
-            for c in 0..<batch {
-                quantizeActivation(x + c * xStride, n: w.cols, format: format, into: first + c * aStride,
-                                   kernels: kernels)
+            var shared: UnsafeRawPointer?
+            for i in 0..<quantizeCount {
+                let q = quantizations[i]
+                if q.x == x && q.xStride == xStride && q.rows == batch && q.n == Int64(w.cols) && q.format == format {
+                    shared = UnsafeRawPointer(q.out)
+                    break
+                }
             }
-            a = UnsafeRawPointer(first)
-            scratchRows += batch
+            if let shared {
+                a = shared
+            } else {
+                precondition(scratchRows + batch <= scratch.maxBatch,
+                             "MatvecGroup: scratch full (\(scratch.maxBatch) activation rows)")
+                guard let quantize = kernels.quantize(format) else {
+                    preconditionFailure("the \(kernels.path.name) kernels have no \(format.name) quantizer")
+                }
+                let first = scratch.activations.pointer + scratchRows * aStride
+                let firstRow = quantizeCount == 0 ? 0
+                    : quantizations[quantizeCount - 1].firstRow + quantizations[quantizeCount - 1].rows
+                quantizations[quantizeCount] = QuantizeTask(quantize: quantize, x: x, xStride: xStride,
+                                                            n: Int64(w.cols), rows: batch, format: format, out: first,
+                                                            outStride: aStride, firstRow: firstRow)
+                quantizeCount += 1
+                a = UnsafeRawPointer(first)
+                scratchRows += batch
+            }
         }
         tasks[count] = GemvTask(gemv: gemv, gemm: gemm, n: Int64(w.cols), w: w.base, rowBytes: w.rowBytes,
                                 firstRow: totalRows, rows: w.rows, ncols: Int64(batch), a: a, aStride: aStride,
@@ -362,14 +416,43 @@ public final class MatvecGroup {
         totalRows += w.rows
     }
 
-    /// Computes every added product on the pool and empties the group.
+    /// Quantizes the queued activation rows: on the pool when there are enough of them.
+    private func quantizeAll(pool: WorkerPool) {
+        guard quantizeCount > 0 else { return }
+        let last = quantizations[quantizeCount - 1]
+        let rows = last.firstRow + last.rows
+        var ctx = QuantizeContext(tasks: UnsafePointer(quantizations), count: quantizeCount)
+        let job: ParallelJob = { raw, b, e, _ in
+            guard let c = raw?.assumingMemoryBound(to: QuantizeContext.self).pointee else { return }
+            for i in 0..<c.count {
+                let q = c.tasks[i]
+                let lo = max(b, q.firstRow), hi = min(e, q.firstRow + q.rows)
+                if lo >= hi { continue }
+                for r in (lo - q.firstRow)..<(hi - q.firstRow) {
+                    q.quantize(q.x + r * q.xStride, q.out + r * q.outStride, q.n)
+                }
+            }
+        }
+        withUnsafeMutablePointer(to: &ctx) { p in
+            if rows >= parallelQuantizeRows && pool.threads > 1 {
+                pool.run(count: rows, granule: 1, context: UnsafeMutableRawPointer(p), job: job)
+            } else {
+                job(UnsafeMutableRawPointer(p), 0, rows, 0)
+            }
+        }
+    }
+
+    /// Quantizes the activations, computes every added product on the pool and empties
+    /// the group.
     public func run(pool: WorkerPool) {
         defer {
             count = 0
+            quantizeCount = 0
             totalRows = 0
             scratchRows = 0
         }
         guard totalRows > 0 else { return }
+        quantizeAll(pool: pool)
         var ctx = GroupContext(tasks: UnsafePointer(tasks), count: count)
         withUnsafeMutablePointer(to: &ctx) { p in
             pool.run(count: totalRows, granule: 16, context: UnsafeMutableRawPointer(p)) { raw, b, e, _ in

@@ -72,4 +72,43 @@ import Testing
             yp.forEach { $0.deallocate() }
         }
     }
+
+    /// Products with the same input share one quantized copy (the scratch holds the rows
+    /// of one batch only), and a batch of 8 or more rows is quantized on the pool: the
+    /// outputs are still bitwise what matvec gives for each row.
+    @Test func sharedInputGivesMatvecBits() throws {
+        let cols = 256, batch = 9
+        let types: [QuantType] = [.q8_0, .q4_0, .q4_K]
+        for (i, type) in types.enumerated() {
+            let wa = try makeMatrix(type, rows: 40, cols: cols, seed: UInt64(300 + i))
+            let wb = try makeMatrix(type, rows: 24, cols: cols, seed: UInt64(310 + i))
+            let x = randomVector(cols * batch, seed: UInt64(320 + i))
+            for threads in [1, 2] {
+                let pool = WorkerPool(threads: threads)
+                for kernels in availablePaths {
+                    let scratch = try MatScratch(maxCols: cols, maxBatch: batch, threads: pool.threads)
+                    let group = MatvecGroup(capacity: 4)
+                    let xp = UnsafeMutablePointer<Float>.allocate(capacity: x.count)
+                    xp.initialize(from: x, count: x.count)
+                    let ya = UnsafeMutablePointer<Float>.allocate(capacity: 40 * batch)
+                    let yb = UnsafeMutablePointer<Float>.allocate(capacity: 24 * batch)
+                    group.add(wa, x: xp, xStride: cols, batch: batch, y: ya, yStride: 40, scratch: scratch, kernels: kernels)
+                    group.add(wb, x: xp, xStride: cols, batch: batch, y: yb, yStride: 24, scratch: scratch, kernels: kernels)
+                    group.run(pool: pool)
+                    for c in 0..<batch {
+                        let xc = Array(x[(c * cols)..<((c + 1) * cols)])
+                        let wantA = try runMatvec(wa, xc, pool: pool, kernels: kernels)
+                        let wantB = try runMatvec(wb, xc, pool: pool, kernels: kernels)
+                        #expect(bitsEqual(Array(UnsafeBufferPointer(start: ya + c * 40, count: 40)), wantA),
+                                "\(kernels.path) \(type) threads \(threads): first product, row \(c)")
+                        #expect(bitsEqual(Array(UnsafeBufferPointer(start: yb + c * 24, count: 24)), wantB),
+                                "\(kernels.path) \(type) threads \(threads): second product, row \(c)")
+                    }
+                    xp.deallocate()
+                    ya.deallocate()
+                    yb.deallocate()
+                }
+            }
+        }
+    }
 }
