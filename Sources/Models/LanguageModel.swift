@@ -97,20 +97,20 @@ extension LanguageModel {
 
 /// Loads the model a GGUF file holds, by its `general.architecture`. With
 /// `expertBudgetBytes`, an MoE model keeps its routed experts in an `ExpertStore` of that
-/// many bytes, evicting by `expertPolicy`; other models ignore both. Attention models keep
+/// many bytes, run by `expertOptions`; other models ignore both. Attention models keep
 /// keys and values as `kvCache`; recurrent models (RWKV, Mamba) ignore it.
 public func loadLanguageModel(path: String, kernels: Kernels, expertBudgetBytes: Int? = nil,
-                              expertPolicy: ExpertEvictionPolicy = .frequency,
+                              expertOptions: ExpertStoreOptions = ExpertStoreOptions(),
                               kvCache: KVCacheType = .f16) throws(ModelError) -> any LanguageModel {
     let file: GGUFFile
     do { file = try GGUFFile(path: path) } catch { throw .file(error) }
     return try loadLanguageModel(file: file, kernels: kernels, expertBudgetBytes: expertBudgetBytes,
-                                 expertPolicy: expertPolicy, kvCache: kvCache)
+                                 expertOptions: expertOptions, kvCache: kvCache)
 }
 
 /// Loads the model `file` holds, by its `general.architecture`.
 public func loadLanguageModel(file: GGUFFile, kernels: Kernels, expertBudgetBytes: Int? = nil,
-                              expertPolicy: ExpertEvictionPolicy = .frequency,
+                              expertOptions: ExpertStoreOptions = ExpertStoreOptions(),
                               kvCache: KVCacheType = .f16) throws(ModelError) -> any LanguageModel {
     let name = file.metadata["general.architecture"]?.string
     guard let name, let arch = Architecture(rawValue: name) else {
@@ -123,6 +123,6 @@ public func loadLanguageModel(file: GGUFFile, kernels: Kernels, expertBudgetByte
         return try MambaModel(file: file, kernels: kernels)
     case .llama, .qwen2, .qwen2moe, .qwen3moe, .olmoe, .deepseek2:
         return try TransformerModel(file: file, kernels: kernels, kvCache: kvCache, expertBudgetBytes: expertBudgetBytes,
-                                    expertPolicy: expertPolicy)
+                                    expertOptions: expertOptions)
     }
 }

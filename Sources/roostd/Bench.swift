@@ -35,7 +35,8 @@ struct Bench: ParsableCommand {
 
             With --memory-budget, --expert-policy chooses which resident expert makes room
             for a read: `frequency` (default: the lowest use count, decayed by 0.9 per
-            token) or `lru` (the least recently used). See docs/EXPERT_STORE.md.
+            token) or `lru` (the least recently used), and --prefetch-threshold when guesses
+            of the next layer's experts are read ahead. See docs/EXPERT_STORE.md.
             """)
 
     @OptionGroup var options: ModelOptions
@@ -48,6 +49,8 @@ struct Bench: ParsableCommand {
                                valueName: "size")) var memoryBudget: String?
     @Option(help: ArgumentHelp("Which resident expert makes room for a read, with --memory-budget: frequency (decayed use count) or lru.",
                                valueName: "policy")) var expertPolicy: ExpertEvictionPolicy = .frequency
+    @Option(help: ArgumentHelp("With --memory-budget: a layer's guessed next experts are read ahead while at least this share of its recent guesses were right (0: always, 2: never).",
+                               valueName: "share")) var prefetchThreshold: Double = ExpertStore.defaultPrefetchThreshold
     @Option(help: ArgumentHelp("A fixed token stream: whitespace-separated token ids; the first --prompt-tokens are the prompt, the next --gen-tokens are fed one by one as the generated tokens.",
                                valueName: "file")) var tokensFile: String?
     @Flag(help: "Print JSON.") var json = false
@@ -57,6 +60,7 @@ struct Bench: ParsableCommand {
         guard genTokens >= 1, genTokens <= 1 << 20 else { throw ValidationError("--gen-tokens must be in 1...1048576") }
         guard chunk >= 1, chunk <= 4096 else { throw ValidationError("--chunk must be in 1...4096") }
         guard repeats >= 1, repeats <= 100 else { throw ValidationError("--repeats must be in 1...100") }
+        guard prefetchThreshold.isFinite, prefetchThreshold >= 0 else { throw ValidationError("--prefetch-threshold must be 0 or more") }
         if let batch { guard batch >= 1, batch <= 64 else { throw ValidationError("--batch must be in 1...64") } }
     }
 
@@ -68,7 +72,8 @@ struct Bench: ParsableCommand {
         if let budget { expertBudget = try expertBudgetBytes(total: budget) }
         let model: any LanguageModel
         do { model = try loadLanguageModel(path: options.model, kernels: kernels, expertBudgetBytes: expertBudget,
-                                             expertPolicy: expertPolicy) } catch {
+                                             expertOptions: ExpertStoreOptions(policy: expertPolicy,
+                                                                               prefetchThreshold: prefetchThreshold)) } catch {
             throw CommandFailure("\(options.model): \(error.description)")
         }
         let loadSeconds = monotonicSeconds() - loadStart

@@ -240,6 +240,29 @@ import Testing
         #expect(s[1].prefetched >= 80 && s[1].prefetchUsed == s[1].prefetched, "\(s[1])")
     }
 
+    /// The threshold bounds it: 0 reads every guess, above 1 none.
+    @Test func thePrefetchThresholdBoundsReadsAhead() throws {
+        let f = try Fixture(layers: 1, experts: 12, sliceBytes: 4096, seed: 16)
+        let slot = try f.store(budget: nil).slotBytes
+        var prefetched: [Double: Int] = [:]
+        for threshold in [0.0, 2.0] {
+            let store = try ExpertStore(path: f.path, mapped: UnsafeRawBufferPointer(f.mapped), layers: f.layers,
+                                        budgetBytes: 5 * slot, prefetchThreshold: threshold)
+            #expect(store.prefetchThreshold == threshold)
+            var wrong = Int32(3)
+            for _ in 0..<40 {
+                let guess = [wrong, wrong + 1]
+                wrong = wrong == 9 ? 3 : wrong + 2
+                guess.withUnsafeBufferPointer { store.prefetch(layer: 0, experts: $0) }
+                try f.check(store, layer: 0, experts: [0, 1])
+                store.endToken()
+            }
+            prefetched[threshold] = store.stats.total.prefetched
+        }
+        #expect(prefetched[0.0]! >= 25, "\(prefetched)")
+        #expect(prefetched[2.0]! == 0, "\(prefetched)")
+    }
+
     @Test func withoutBudgetExpertsComeFromTheMapping() throws {
         let f = try Fixture(layers: 2, experts: 4, sliceBytes: 1000, seed: 4)
         let store = try f.store(budget: nil)

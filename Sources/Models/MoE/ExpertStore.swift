@@ -25,6 +25,20 @@ public enum ExpertEvictionPolicy: String, Sendable, CaseIterable {
     case lru
 }
 
+/// How a budgeted expert store chooses what to keep and what to read ahead.
+public struct ExpertStoreOptions: Sendable, Equatable {
+    public var policy: ExpertEvictionPolicy
+    /// A layer's guesses are read ahead while at least this share of its recent guesses were
+    /// then chosen (0: always; above 1: never).
+    public var prefetchThreshold: Double
+
+    public init(policy: ExpertEvictionPolicy = .frequency,
+                prefetchThreshold: Double = ExpertStore.defaultPrefetchThreshold) {
+        self.policy = policy
+        self.prefetchThreshold = prefetchThreshold
+    }
+}
+
 /// Counters of one layer's experts (or of all layers summed).
 public struct ExpertLayerStats: Sendable, Equatable {
     /// Experts the router chose that were resident without a read for this use.
@@ -125,12 +139,18 @@ public final class ExpertStore: @unchecked Sendable {
     ///     A budget below one layer's top-k experts cannot make progress: `minimumSlots`
     ///     slots are required.
     ///   - policy: which resident expert makes room for a read.
+    ///   - prefetchThreshold: a layer's guesses of its next experts are read ahead while at
+    ///     least this share of its recent guesses were then chosen (0: always; above 1: never).
     public init(path: String, mapped: UnsafeRawBufferPointer, layers: [[ExpertSlices]], budgetBytes: Int?,
                 minimumSlots: Int = 1, ioThreads: Int = 2, policy: ExpertEvictionPolicy = .frequency,
-                decay: Double = 0.9) throws(ModelError) {
+                decay: Double = 0.9, prefetchThreshold: Double = ExpertStore.defaultPrefetchThreshold) throws(ModelError) {
         core = try ExpertStoreCore(path: path, mapped: mapped, layers: layers, budgetBytes: budgetBytes,
-                                   minimumSlots: minimumSlots, ioThreads: ioThreads, policy: policy, decay: decay)
+                                   minimumSlots: minimumSlots, ioThreads: ioThreads, policy: policy, decay: decay,
+                                   prefetchThreshold: prefetchThreshold)
     }
+
+    /// Below this share of right guesses a read ahead costs more disk time than it saves.
+    public static let defaultPrefetchThreshold = 0.5
 
     deinit { core.stop() }
 
@@ -143,6 +163,7 @@ public final class ExpertStore: @unchecked Sendable {
     /// Frequency decay per token (score = sum over uses of decay^(age in tokens)).
     public var decay: Double { core.decay }
     public var policy: ExpertEvictionPolicy { core.policy }
+    public var prefetchThreshold: Double { core.prefetchThreshold }
     /// True when experts live in the buffer pool (a budget was given).
     public var isBudgeted: Bool { core.isBudgeted }
     /// A snapshot of the counters.
@@ -204,8 +225,9 @@ final class ExpertStoreCore: @unchecked Sendable {
     /// Per layer: how often a guess for the layer (read ahead or not) was then chosen,
     /// averaged over recent guesses. Reads ahead run while it is at least `prefetchThreshold`.
     private var guessAccuracy: [Double]
-    /// Below this accuracy a read ahead costs more disk time than it saves.
-    static let prefetchThreshold = 0.5
+    /// Below this accuracy a layer's guesses are not read (0: always read ahead; above 1:
+    /// never).
+    let prefetchThreshold: Double
     private var statsByLayer: [ExpertLayerStats]
     private var threads: [pthread_t] = []
 
@@ -250,8 +272,9 @@ final class ExpertStoreCore: @unchecked Sendable {
     ///     slots are required.
     init(path: String, mapped: UnsafeRawBufferPointer, layers: [[ExpertSlices]], budgetBytes: Int?,
                 minimumSlots: Int = 1, ioThreads: Int = 2, policy: ExpertEvictionPolicy = .frequency,
-                decay: Double = 0.9) throws(ModelError) {
+                decay: Double = 0.9, prefetchThreshold: Double = ExpertStore.defaultPrefetchThreshold) throws(ModelError) {
         self.path = path
+        self.prefetchThreshold = prefetchThreshold
         self.mapped = mapped
         self.layers = layers
         self.budgetBytes = budgetBytes
@@ -488,7 +511,7 @@ final class ExpertStoreCore: @unchecked Sendable {
             }
             // While this layer's guesses are mostly wrong, only note them (to see when they
             // get better) instead of reading them.
-            if guessAccuracy[layer] < ExpertStoreCore.prefetchThreshold {
+            if guessAccuracy[layer] < prefetchThreshold {
                 if !entries[layer][x].guessed {
                     entries[layer][x].guessed = true
                     prefetchedFor[layer] += 1

@@ -69,19 +69,19 @@ public final class TransformerModel: @unchecked Sendable {
     public let expertStore: ExpertStore?
 
     public convenience init(path: String, kernels: Kernels, kvCache: KVCacheType = .f16,
-                            expertBudgetBytes: Int? = nil, expertPolicy: ExpertEvictionPolicy = .frequency) throws(ModelError) {
+                            expertBudgetBytes: Int? = nil, expertOptions: ExpertStoreOptions = ExpertStoreOptions()) throws(ModelError) {
         let f: GGUFFile
         do { f = try GGUFFile(path: path) } catch { throw .file(error) }
         try self.init(file: f, kernels: kernels, kvCache: kvCache, expertBudgetBytes: expertBudgetBytes,
-                      expertPolicy: expertPolicy)
+                      expertOptions: expertOptions)
     }
 
     /// Loads the model `file` holds; its states keep keys and values as `kvCache`.
     /// With `expertBudgetBytes`, the routed experts of an MoE model live in an
     /// `ExpertStore` of that many bytes (at least one layer's experts) instead of being
-    /// read from the mapping, evicted by `expertPolicy`.
+    /// read from the mapping, run by `expertOptions`.
     public init(file: GGUFFile, kernels: Kernels, kvCache: KVCacheType = .f16,
-                expertBudgetBytes: Int? = nil, expertPolicy: ExpertEvictionPolicy = .frequency) throws(ModelError) {
+                expertBudgetBytes: Int? = nil, expertOptions: ExpertStoreOptions = ExpertStoreOptions()) throws(ModelError) {
         guard let name = file.architecture, let arch = Architecture(rawValue: name),
               let spec = TransformerSpec.of(arch)
         else { throw .unsupportedArchitecture(found: file.architecture) }
@@ -133,7 +133,8 @@ public final class TransformerModel: @unchecked Sendable {
         }
         if cfg.isMoE {
             expertStore = try ExpertStore(path: file.path, mapped: file.rawBytes, layers: slices,
-                                          budgetBytes: expertBudgetBytes, minimumSlots: cfg.experts, policy: expertPolicy)
+                                          budgetBytes: expertBudgetBytes, minimumSlots: cfg.experts, policy: expertOptions.policy,
+                                          prefetchThreshold: expertOptions.prefetchThreshold)
         } else {
             expertStore = nil
         }
