@@ -149,8 +149,9 @@ public final class ExpertStore: @unchecked Sendable {
                                    prefetchThreshold: prefetchThreshold)
     }
 
-    /// Below this share of right guesses a read ahead costs more disk time than it saves.
-    public static let defaultPrefetchThreshold = 0.5
+    /// Below this share of right guesses a read ahead costs more disk time than it saves
+    /// (measured on OLMoE-shaped models: docs/PERFORMANCE.md).
+    public static let defaultPrefetchThreshold = 0.8
 
     deinit { core.stop() }
 
