@@ -260,8 +260,11 @@ def test_stats(daemon):
     human = roost(daemon, "stats")
     assert human.returncode == 0 and "TOK/S" in human.stdout and "rss" in human.stdout
     # --watch --json: one JSON line per refresh until interrupted.
+    # SIGINT at its default, as for a terminal's foreground process (a job that a shell without
+    # job control started in the background inherits it ignored).
     p = subprocess.Popen([ROOST, "stats", "--watch", "--json", "--interval", "0.2", "--socket", daemon.sock],
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     lines = [p.stdout.readline() for _ in range(3)]
     p.send_signal(signal.SIGINT)
     p.wait(timeout=10)
