@@ -91,6 +91,9 @@ struct FileIdentity: Sendable, Equatable {
                                      modifiedSeconds: Int(st.st_mtim.tv_sec), modifiedNanoseconds: Int(st.st_mtim.tv_nsec)))
     }
 
+    /// The modification time in seconds since the epoch (as `ModelDescription.modified`).
+    var modified: Double { Double(modifiedSeconds) + Double(modifiedNanoseconds) / 1e9 }
+
     /// What differs from `old`, in words ("size 871392 -> 4096 bytes"), or nil when nothing does.
     func change(from old: FileIdentity) -> String? {
         var what: [String] = []
@@ -255,10 +258,9 @@ public final class InferenceEngine: @unchecked Sendable {
     static func describe(name: String, path: String) -> ModelDescription {
         var d = ModelDescription(name: name, path: path, sizeBytes: 0, modified: 0, architecture: nil,
                                  quantization: nil, parameterCount: 0, error: nil, loaded: false)
-        var st = stat()
-        if stat(path, &st) == 0 {  // follows symlinks
-            d.sizeBytes = Int(st.st_size)
-            d.modified = Double(st.st_mtim.tv_sec) + Double(st.st_mtim.tv_nsec) / 1e9
+        if case .success(let file) = FileIdentity.of(path) {  // follows symlinks
+            d.sizeBytes = file.size
+            d.modified = file.modified
         }
         do {
             let file = try GGUFFile(path: path)
@@ -353,10 +355,8 @@ public final class InferenceEngine: @unchecked Sendable {
 
     /// True when the file no longer matches what `describe` saw (size or modification time).
     static func fileDiffers(_ d: ModelDescription) -> Bool {
-        var st = stat()
-        guard stat(d.path, &st) == 0 else { return d.error == nil }
-        let modified = Double(st.st_mtim.tv_sec) + Double(st.st_mtim.tv_nsec) / 1e9
-        return Int(st.st_size) != d.sizeBytes || modified != d.modified
+        guard case .success(let now) = FileIdentity.of(d.path) else { return d.error == nil }
+        return now.size != d.sizeBytes || now.modified != d.modified
     }
 
     /// Working memory counted beside an MoE model's dense weights when its experts live in
@@ -378,7 +378,6 @@ public final class InferenceEngine: @unchecked Sendable {
         var needed: Int
     }
 
-    /// Maps the model without a store to read its shapes (nothing is read from the experts).
     /// Loads `d` with the configured KV-cache type, or with F16 when the model's heads
     /// cannot be kept in it (a Q8_0 cache with head sizes that are not multiples of 32):
     /// one setting for all models should not make some of them unusable.
@@ -395,6 +394,7 @@ public final class InferenceEngine: @unchecked Sendable {
         }
     }
 
+    /// Maps the model without a store to read its shapes (nothing is read from the experts).
     private func storePlan(_ d: ModelDescription) throws(EngineError) -> StorePlan {
         let probe: any LanguageModel
         do { probe = try loadModel(d, expertBudget: nil, quiet: true) } catch {
@@ -403,10 +403,7 @@ public final class InferenceEngine: @unchecked Sendable {
         let allowance = Self.workingAllowance(probe, limits: configuration.limits, threads: configuration.threads)
         let dense = d.sizeBytes - d.routedExpertBytes + allowance
         var minimumPool = 0
-        if let stats = probe.expertStore?.stats {
-            let slot = probe.expertStore?.slotBytes ?? 0
-            minimumPool = (stats.expertsPerLayer.max() ?? 0) * slot
-        }
+        if let stats = probe.expertStore?.stats { minimumPool = (stats.expertsPerLayer.max() ?? 0) * stats.slotBytes }
         return StorePlan(allowance: allowance, dense: dense, needed: dense + minimumPool)
     }
 

@@ -162,10 +162,9 @@ public final class RoostAPI: Sendable {
                          bytesReadPerToken: tokens == 0 ? 0 : Double(l.bytesRead) / n,
                          stallSecondsPerToken: tokens == 0 ? 0 : l.stallSeconds / n)
         }
-        let layers = e.layers.enumerated().filter { i, _ in i < e.expertsPerLayer.count && e.expertsPerLayer[i] > 0 }
         return RoostStats.Experts(budgetBytes: e.budgetBytes, poolBytes: e.poolBytes, slots: e.slots, slotBytes: e.slotBytes,
                                   tokens: tokens, total: counters(e.total, layer: nil),
-                                  layers: layers.map { counters($1, layer: $0) })
+                                  layers: e.routedLayers.map { counters($0.stats, layer: $0.index) })
     }
 }
 
@@ -235,7 +234,7 @@ final class ServerMetrics: Sendable {
         var values: [(label: String, model: String, layer: Int?, value: Double, counter: Bool)] = []
         for m in models {
             guard let e = m.experts else { continue }
-            for (i, l) in e.layers.enumerated() where i < e.expertsPerLayer.count && e.expertsPerLayer[i] > 0 {
+            for (i, l) in e.routedLayers {
                 values += [("roost_expert_hits_total", m.name, i, Double(l.hits), true),
                            ("roost_expert_misses_total", m.name, i, Double(l.misses), true),
                            ("roost_expert_prefetched_total", m.name, i, Double(l.prefetched), true),

@@ -197,25 +197,12 @@ public func matmul(_ w: WeightMatrix, x: UnsafePointer<Float>, xStride: Int, bat
     } else {
         aStride = scratch.activationStride
         let out = scratch.activations.pointer
-        if batch >= parallelQuantizeRows && pool.threads > 1 {
-            // Rows are quantized independently: the split does not change their bits.
-            guard let quantize = kernels.quantize(format) else {
-                preconditionFailure("the \(kernels.path.name) kernels have no \(format.name) quantizer")
-            }
-            var q = QuantizeTask(quantize: quantize, x: x, xStride: xStride, n: Int64(w.cols), rows: batch,
-                                 format: format, out: out, outStride: aStride, firstRow: 0)
-            withUnsafeMutablePointer(to: &q) { p in
-                pool.run(count: batch, granule: 1, context: UnsafeMutableRawPointer(p)) { raw, b, e, _ in
-                    guard let q = raw?.assumingMemoryBound(to: QuantizeTask.self).pointee else { return }
-                    for r in b..<e { q.quantize(q.x + r * q.xStride, q.out + r * q.outStride, q.n) }
-                }
-            }
-        } else {
-            for c in 0..<batch {
-                quantizeActivation(x + c * xStride, n: w.cols, format: format, into: out + c * aStride,
-                                   kernels: kernels)
-            }
+        guard let quantize = kernels.quantize(format) else {
+            preconditionFailure("the \(kernels.path.name) kernels have no \(format.name) quantizer")
         }
+        var q = QuantizeTask(quantize: quantize, x: x, xStride: xStride, n: Int64(w.cols), rows: batch,
+                             format: format, out: out, outStride: aStride, firstRow: 0)
+        quantizeRows(&q, count: 1, pool: pool)
         a = UnsafeRawPointer(out)
     }
     var ctx = GemmContext(gemm: gemm, n: Int64(w.cols), w: w.base, rowBytes: w.rowBytes, ncols: Int64(batch),
@@ -313,6 +300,34 @@ struct QuantizeTask {
 private struct QuantizeContext {
     var tasks: UnsafePointer<QuantizeTask>
     var count: Int
+}
+
+/// Runs `count` activation quantizations (their rows numbered one after the other by
+/// `firstRow`): on the pool when there are `parallelQuantizeRows` rows or more, else on
+/// the calling thread. Rows are quantized independently, so the split does not change
+/// their bits. Allocates nothing.
+func quantizeRows(_ tasks: UnsafePointer<QuantizeTask>, count: Int, pool: WorkerPool) {
+    let last = tasks[count - 1]
+    let rows = last.firstRow + last.rows
+    var ctx = QuantizeContext(tasks: tasks, count: count)
+    let job: ParallelJob = { raw, b, e, _ in
+        guard let c = raw?.assumingMemoryBound(to: QuantizeContext.self).pointee else { return }
+        for i in 0..<c.count {
+            let q = c.tasks[i]
+            let lo = max(b, q.firstRow), hi = min(e, q.firstRow + q.rows)
+            if lo >= hi { continue }
+            for r in (lo - q.firstRow)..<(hi - q.firstRow) {
+                q.quantize(q.x + r * q.xStride, q.out + r * q.outStride, q.n)
+            }
+        }
+    }
+    withUnsafeMutablePointer(to: &ctx) { p in
+        if rows >= parallelQuantizeRows && pool.threads > 1 {
+            pool.run(count: rows, granule: 1, context: UnsafeMutableRawPointer(p), job: job)
+        } else {
+            job(UnsafeMutableRawPointer(p), 0, rows, 0)
+        }
+    }
 }
 
 /// Up to `capacity` independent products run as one parallel call. A decode step has
@@ -419,27 +434,7 @@ public final class MatvecGroup {
     /// Quantizes the queued activation rows: on the pool when there are enough of them.
     private func quantizeAll(pool: WorkerPool) {
         guard quantizeCount > 0 else { return }
-        let last = quantizations[quantizeCount - 1]
-        let rows = last.firstRow + last.rows
-        var ctx = QuantizeContext(tasks: UnsafePointer(quantizations), count: quantizeCount)
-        let job: ParallelJob = { raw, b, e, _ in
-            guard let c = raw?.assumingMemoryBound(to: QuantizeContext.self).pointee else { return }
-            for i in 0..<c.count {
-                let q = c.tasks[i]
-                let lo = max(b, q.firstRow), hi = min(e, q.firstRow + q.rows)
-                if lo >= hi { continue }
-                for r in (lo - q.firstRow)..<(hi - q.firstRow) {
-                    q.quantize(q.x + r * q.xStride, q.out + r * q.outStride, q.n)
-                }
-            }
-        }
-        withUnsafeMutablePointer(to: &ctx) { p in
-            if rows >= parallelQuantizeRows && pool.threads > 1 {
-                pool.run(count: rows, granule: 1, context: UnsafeMutableRawPointer(p), job: job)
-            } else {
-                job(UnsafeMutableRawPointer(p), 0, rows, 0)
-            }
-        }
+        quantizeRows(quantizations, count: quantizeCount, pool: pool)
     }
 
     /// Quantizes the activations, computes every added product on the pool and empties

@@ -96,6 +96,10 @@ public struct ExpertStoreStats: Sendable, Equatable {
 
     /// Bytes of the buffer pool: every slot, resident or not.
     public var poolBytes: Int { slots * slotBytes }
+    /// The layers with routed experts (a dense layer has no counters to show), by index.
+    public var routedLayers: [(index: Int, stats: ExpertLayerStats)] {
+        layers.enumerated().compactMap { i, l in i < expertsPerLayer.count && expertsPerLayer[i] > 0 ? (i, l) : nil }
+    }
     public var total: ExpertLayerStats { layers.reduce(ExpertLayerStats(), +) }
 }
 
@@ -196,14 +200,11 @@ public final class ExpertStore: @unchecked Sendable {
 final class ExpertStoreCore: @unchecked Sendable {
     let path: String
     let layers: [[ExpertSlices]]
-    public let budgetBytes: Int?
-    /// Bytes one slot holds: the largest expert, each slice padded to the I/O alignment.
-    public let slotBytes: Int
-    public let slotCount: Int
-    /// Frequency decay per token (score = sum over uses of decay^(age in tokens)).
+    let budgetBytes: Int?
+    let slotBytes: Int
+    let slotCount: Int
     let decay: Double
     let policy: ExpertEvictionPolicy
-
 
     private let mapped: UnsafeRawBufferPointer
     private let pool: UnsafeMutableRawPointer?
@@ -265,15 +266,10 @@ final class ExpertStoreCore: @unchecked Sendable {
         let slot: Int
     }
 
-    /// - Parameters:
-    ///   - mapped: the whole file, memory-mapped (used without a budget, and for checks).
-    ///   - layers: [layer][expert] slices; layers without routed experts have none.
-    ///   - budgetBytes: bytes for the buffer pool; nil keeps every expert in the mapping.
-    ///     A budget below one layer's top-k experts cannot make progress: `minimumSlots`
-    ///     slots are required.
+    /// See `ExpertStore.init`.
     init(path: String, mapped: UnsafeRawBufferPointer, layers: [[ExpertSlices]], budgetBytes: Int?,
-                minimumSlots: Int = 1, ioThreads: Int = 2, policy: ExpertEvictionPolicy = .frequency,
-                decay: Double = 0.9, prefetchThreshold: Double = ExpertStore.defaultPrefetchThreshold) throws(ModelError) {
+         minimumSlots: Int, ioThreads: Int, policy: ExpertEvictionPolicy, decay: Double,
+         prefetchThreshold: Double) throws(ModelError) {
         self.path = path
         self.prefetchThreshold = prefetchThreshold
         self.mapped = mapped
