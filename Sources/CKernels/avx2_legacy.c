@@ -257,6 +257,48 @@ INLINE void quant_gemv(const int type, int64_t n, int64_t nrows, const void *w,
     }
 }
 
+// Q8_0 gemv, one row after the other: one sequential stream of weights, which hardware
+// prefetchers follow without help (as avx512_legacy.c's gemv_lin; docs/PERFORMANCE.md).
+// Per row, 4 blocks at a time: their exact sums through reduce4, (float)isum * (dw * da)
+// in one SSE vector, then added to the row's accumulator in block order, as the ref does.
+INLINE float lin_group4(float acc, const int m, const char *w, const char *a) {
+    const size_t bs = sizeof(block_q8_0);
+    __m256i p[4];
+    const char *sw[4], *sa[4];
+    for (int j = 0; j < 4; j++) {
+        if (j < m) {
+            sw[j] = w + (size_t)j * bs;
+            sa[j] = a + (size_t)j * bs;
+            p[j] = dot_lanes(ROOST_TYPE_Q8_0, _mm256_loadu_si256((const __m256i *)(sw[j] + offsetof(block_q8_0, qs))),
+                             _mm256_loadu_si256((const __m256i *)(sa[j] + offsetof(block_q8_0, qs))),
+                             _mm256_setzero_si256());
+        } else {
+            sw[j] = w;
+            sa[j] = a;
+            p[j] = _mm256_setzero_si256();
+        }
+    }
+    const __m128 t = _mm_mul_ps(_mm_cvtepi32_ps(reduce4(p[0], p[1], p[2], p[3])),
+                                _mm_mul_ps(load_halves4(sw, 0), load_halves4(sa, 0)));
+    float tv[4];
+    _mm_storeu_ps(tv, t);
+    for (int k = 0; k < 4; k++)
+        if (k < m) acc = acc + tv[k];
+    return acc;
+}
+
+INLINE void q8_gemv_lin(int64_t n, int64_t nrows, const char *w, size_t row_bytes, const char *a, float *y) {
+    const size_t bs = sizeof(block_q8_0);
+    const int64_t nb = n / 32, full = nb & ~(int64_t)3;
+    for (int64_t r = 0; r < nrows; r++) {
+        const char *row = w + (size_t)r * row_bytes;
+        float acc = 0.0f;
+        for (int64_t g = 0; g < full; g += 4) acc = lin_group4(acc, 4, row + (size_t)g * bs, a + (size_t)g * bs);
+        if (full < nb) acc = lin_group4(acc, (int)(nb - full), row + (size_t)full * bs, a + (size_t)full * bs);
+        y[r] = acc;
+    }
+}
+
 // Tiles of 4 rows x 2 columns (an odd last column: 4 x 1, gemv's tile), then 1 row x 2
 // (or 1) columns. Rows outside, columns inside: a tile's rows are read from memory once
 // (the first column pair prefetches the next tile) and stay in L1 for the other pairs.
@@ -560,7 +602,10 @@ INLINE void quant_gemm(const int type, int64_t n, int64_t nrows, const void *w,
 #define QUANT_KERNELS(name, type)                                                             \
     TARGET static void gemv_##name##_avx2(int64_t n, int64_t nrows, const void *w,           \
                                           size_t row_bytes, const void *a, float *y) {       \
-        quant_gemv(type, n, nrows, w, row_bytes, a, y);                                      \
+        if (type == ROOST_TYPE_Q8_0)                                                         \
+            q8_gemv_lin(n, nrows, w, row_bytes, a, y);                                       \
+        else                                                                                 \
+            quant_gemv(type, n, nrows, w, row_bytes, a, y);                                  \
     }                                                                                        \
     TARGET static void gemm_##name##_avx2(int64_t n, int64_t nrows, const void *w,           \
                                           size_t row_bytes, int64_t ncols, const void *a,    \
@@ -660,17 +705,21 @@ INLINE void float_tile(const int type, const int R, const int C, int64_t n,
             out[r * C + c] = hsum8(_mm256_add_ps(acc0[r][c], acc1[r][c])) + tail[r][c];
 }
 
+// Rows up to 4 KiB are read one after the other: one sequential stream, which hardware
+// prefetchers follow (four rows side by side needed software prefetches and still read
+// slower; docs/PERFORMANCE.md). Longer rows go four at a time, each row its own stream.
+// A row's arithmetic is the same either way.
 INLINE void float_gemv(const int type, int64_t n, int64_t nrows, const void *w,
                        size_t row_bytes, const void *a, float *y) {
     const char *wb = w;
     const float *ap[1] = {a};
     int64_t r = 0;
-    for (; r + 4 <= nrows; r += 4) {
-        const char *wp[4] = {wb + (size_t)r * row_bytes, wb + (size_t)(r + 1) * row_bytes,
-                             wb + (size_t)(r + 2) * row_bytes, wb + (size_t)(r + 3) * row_bytes};
-        float_tile(type, 4, 1, n, wp, ap, y + r,
-                   row_bytes <= 4096 && r + 8 <= nrows ? wp[0] + 4 * row_bytes : NULL);
-    }
+    if (row_bytes > 4096)
+        for (; r + 4 <= nrows; r += 4) {
+            const char *wp[4] = {wb + (size_t)r * row_bytes, wb + (size_t)(r + 1) * row_bytes,
+                                 wb + (size_t)(r + 2) * row_bytes, wb + (size_t)(r + 3) * row_bytes};
+            float_tile(type, 4, 1, n, wp, ap, y + r, NULL);
+        }
     for (; r < nrows; r++) {
         const char *wp[1] = {wb + (size_t)r * row_bytes};
         float_tile(type, 1, 1, n, wp, ap, y + r, NULL);

@@ -355,6 +355,93 @@ INLINE void quant_gemv(const int type, int64_t n, int64_t nrows, const void *w,
     }
 }
 
+// ---- Q8_0 gemv, one row after the other ----------------------------------------------
+// Weights stream from memory fastest as one sequential stream: tiles that read four rows
+// side by side need software prefetches to keep the memory busy and still read slower
+// than rows taken one after the other (docs/PERFORMANCE.md). The exact block sums of one
+// row are reduced 8 blocks at a time (four two-block dpbusd registers through reduce4x2,
+// the reduction the tiles use), and the row's float accumulator adds them in block order,
+// as the ref does. Per call, each activation block's -offset * (sum of its quants) (the
+// unsigned-weight correction) and its scale are laid out in the order reduce4x2 returns
+// blocks: [b0, b2, b4, b6, b1, b3, b5, b7] per group of 8.
+#define LIN_MAX_BLOCKS 512 // n <= 16384: the per-call tables live on the stack
+
+// Written for the _0 types, used for Q8_0 only: Q4_0 and Q5_0 blocks hold half the bytes
+// for the same work, and the row-linear form, which spends more instructions per block
+// than the four-row tiles, made them 15-30% slower (2 threads, 896 and 4096 columns).
+INLINE int lin_type(const int type) { return type == ROOST_TYPE_Q8_0; }
+
+INLINE int lin_pos(int64_t b) { return (int)((b & ~(int64_t)7) + (b & 1) * 4 + ((b & 7) >> 1)); }
+
+// One group of m (1..8) blocks of a row: acc + the blocks' terms, in block order.
+INLINE float lin_group(const int type, float acc, const int m, const char *w, const char *a,
+                       const int32_t *nbias, const float *da) {
+    const size_t ws = wblock_size(type), as = sizeof(block_q8_0);
+    __m512i p[4];
+    const char *sw[8];
+    UNROLL
+    for (int j = 0; j < 4; j++) {
+        if (2 * j < m) {
+            const char *wa = w + (size_t)(2 * j) * ws, *xa = a + (size_t)(2 * j) * as;
+            // an odd last block pairs with itself; its second half is not used
+            const char *wb = 2 * j + 1 < m ? wa + ws : wa, *xb = 2 * j + 1 < m ? xa + as : xa;
+            p[j] = _mm512_dpbusd_epi32(_mm512_setzero_si512(), load_w2(type, wa, wb), load_a2(type, xa, xb));
+            sw[2 * j] = wa;
+            sw[2 * j + 1] = wb;
+        } else {
+            p[j] = _mm512_setzero_si512();
+            sw[2 * j] = w;
+            sw[2 * j + 1] = w;
+        }
+    }
+    const __m256i isum = _mm256_add_epi32(reduce4x2(type, p[0], p[1], p[2], p[3]),
+                                          _mm256_loadu_si256((const __m256i *)nbias));
+    const __m128i sv = _mm_set_epi64x(
+        (long long)((uint64_t)load_u16(sw[1]) | ((uint64_t)load_u16(sw[3]) << 16) | ((uint64_t)load_u16(sw[5]) << 32) |
+                    ((uint64_t)load_u16(sw[7]) << 48)),
+        (long long)((uint64_t)load_u16(sw[0]) | ((uint64_t)load_u16(sw[2]) << 16) | ((uint64_t)load_u16(sw[4]) << 32) |
+                    ((uint64_t)load_u16(sw[6]) << 48)));
+    // (float)isum * (dw * da), each operation rounded as in the ref
+    const __m256 t = _mm256_mul_ps(_mm256_cvtepi32_ps(isum), _mm256_mul_ps(_mm256_cvtph_ps(sv), _mm256_loadu_ps(da)));
+    float tv[8];
+    _mm256_storeu_ps(tv, t);
+    UNROLL
+    for (int k = 0; k < 8; k++)
+        if (k < m) acc = acc + tv[(k & 1) * 4 + (k >> 1)];
+    return acc;
+}
+
+INLINE void gemv_lin(const int type, int64_t n, int64_t nrows, const char *w, size_t row_bytes, const char *a,
+                     float *y) {
+    const size_t ws = wblock_size(type), as = sizeof(block_q8_0);
+    const int32_t off = w_offset(type);
+    const int64_t nb = n / 32, full = nb & ~(int64_t)7;
+    int32_t nbias[LIN_MAX_BLOCKS] __attribute__((aligned(32)));
+    float da[LIN_MAX_BLOCKS] __attribute__((aligned(32)));
+    const int64_t padded = (nb + 7) & ~(int64_t)7;
+    for (int64_t b = nb; b < padded; b++) {
+        nbias[lin_pos(b)] = 0;
+        da[lin_pos(b)] = 0.0f;
+    }
+    for (int64_t b = 0; b < nb; b++) {
+        const int8_t *q = (const int8_t *)(a + (size_t)b * as + offsetof(block_q8_0, qs));
+        int32_t s = 0;
+        for (int j = 0; j < 32; j++) s += q[j];
+        nbias[lin_pos(b)] = -off * s;
+        da[lin_pos(b)] = h2f(load_u16(a + (size_t)b * as));
+    }
+    for (int64_t r = 0; r < nrows; r++) {
+        const char *row = w + (size_t)r * row_bytes;
+        float acc = 0.0f;
+        for (int64_t g = 0; g < full; g += 8)
+            acc = lin_group(type, acc, 8, row + (size_t)g * ws, a + (size_t)g * as, nbias + g, da + g);
+        if (full < nb)
+            acc = lin_group(type, acc, (int)(nb - full), row + (size_t)full * ws, a + (size_t)full * as,
+                            nbias + full, da + full);
+        y[r] = acc;
+    }
+}
+
 #ifndef QG_R
 #define QG_R 4
 #endif
@@ -408,7 +495,10 @@ INLINE void quant_gemm_small(const int type, int64_t n, int64_t nrows, const voi
             quant_gemm_cols(type, 2, nb, nrows, wb, row_bytes, ap, y + c * y_stride, y_stride);
             c += 2;
         } else {
-            quant_gemv(type, n, nrows, w, row_bytes, ap[0], y + c * y_stride);
+            if (lin_type(type) && nb <= LIN_MAX_BLOCKS)
+                gemv_lin(type, n, nrows, w, row_bytes, ap[0], y + c * y_stride);
+            else
+                quant_gemv(type, n, nrows, w, row_bytes, ap[0], y + c * y_stride);
             c += 1;
         }
     }
@@ -623,7 +713,10 @@ INLINE void quant_gemm(const int type, int64_t n, int64_t nrows, const void *w,
 #define QUANT_KERNELS(name, type)                                                             \
     TARGET static void gemv_##name##_avx512(int64_t n, int64_t nrows, const void *w,         \
                                             size_t row_bytes, const void *a, float *y) {     \
-        quant_gemv(type, n, nrows, w, row_bytes, a, y);                                      \
+        if (lin_type(type) && n / 32 <= LIN_MAX_BLOCKS)                                      \
+            gemv_lin(type, n, nrows, w, row_bytes, a, y);                                    \
+        else                                                                                 \
+            quant_gemv(type, n, nrows, w, row_bytes, a, y);                                  \
     }                                                                                        \
     TARGET static void gemm_##name##_avx512(int64_t n, int64_t nrows, const void *w,         \
                                             size_t row_bytes, int64_t ncols, const void *a,  \
@@ -732,17 +825,21 @@ INLINE void float_tile(const int type, const int R, const int C, int64_t n,
         for (int c = 0; c < C; c++) out[r * C + c] = hsum16(_mm512_add_ps(acc0[r][c], acc1[r][c]));
 }
 
+// Rows up to 4 KiB are read one after the other: one sequential stream, which hardware
+// prefetchers follow (four rows side by side needed software prefetches and still read
+// slower; docs/PERFORMANCE.md). Longer rows go four at a time, each row its own stream.
+// A row's arithmetic is the same either way.
 INLINE void float_gemv(const int type, int64_t n, int64_t nrows, const void *w,
                        size_t row_bytes, const void *a, float *y) {
     const char *wb = w;
     const float *ap[1] = {a};
     int64_t r = 0;
-    for (; r + 4 <= nrows; r += 4) {
-        const char *wp[4] = {wb + (size_t)r * row_bytes, wb + (size_t)(r + 1) * row_bytes,
-                             wb + (size_t)(r + 2) * row_bytes, wb + (size_t)(r + 3) * row_bytes};
-        float_tile(type, 4, 1, n, wp, ap, y + r,
-                   row_bytes <= 4096 && r + 8 <= nrows ? wp[0] + 4 * row_bytes : NULL);
-    }
+    if (row_bytes > 4096)
+        for (; r + 4 <= nrows; r += 4) {
+            const char *wp[4] = {wb + (size_t)r * row_bytes, wb + (size_t)(r + 1) * row_bytes,
+                                 wb + (size_t)(r + 2) * row_bytes, wb + (size_t)(r + 3) * row_bytes};
+            float_tile(type, 4, 1, n, wp, ap, y + r, NULL);
+        }
     for (; r < nrows; r++) {
         const char *wp[1] = {wb + (size_t)r * row_bytes};
         float_tile(type, 1, 1, n, wp, ap, y + r, NULL);

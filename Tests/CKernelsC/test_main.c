@@ -325,14 +325,16 @@ static void test_gemv_gemm(const roost_kernels *k, const roost_kernels *ref, int
         if (!k->gemv[t] || !k->gemm[t] || !ref->gemv[t] || !ref->dequantize[t]) continue;
         if (at != ROOST_TYPE_F32 && (!ref->quantize[at] || !ref->dequantize[at])) continue;
         const int bs = roost_type_traits_get(t)->block_size;
-        int64_t sizes[6];
+        int64_t sizes[8];
         int nsizes = 0;
         if (bs == 1) {
             const int64_t s[] = {1, 7, 33, 256, 1000, 4096};
             for (int i = 0; i < 6; i++) sizes[nsizes++] = s[i];
         } else if (bs == 32) {
-            const int64_t s[] = {32, 96, 256, 1024, 4096};
-            for (int i = 0; i < 5; i++) sizes[nsizes++] = s[i];
+            // 480: whole groups of 8 blocks and a tail of 7 (the row-linear Q8_0 gemv);
+            // 16416: more blocks than that gemv's per-call tables hold
+            const int64_t s[] = {32, 96, 256, 480, 1024, 4096, 16416};
+            for (int i = 0; i < 7; i++) sizes[nsizes++] = s[i];
         } else {
             const int64_t s[] = {256, 768, 4096};
             for (int i = 0; i < 3; i++) sizes[nsizes++] = s[i];
