@@ -420,7 +420,6 @@ extension RWKVModel {
         let c = config.embedding
         let heads = config.heads, hs = config.headSize
         let decayRank = config.decayRank, gateRank = config.gateRank
-        let groupEps = config.groupNormEps
         // x_j = xn + sx * lerp[j] for j = r, w, k, v, a, g
         eachColumn(T, ws) { range in
             for t in range {
@@ -450,52 +449,90 @@ extension RWKVModel {
         if let v2 = m.v2 { mmAdd(v2, ws.loraV, xStride: config.valueRank, ws.tmp, T, ws) }
         flush(ws)
         let valueMix = m.v0 != nil && m.v2 != nil
-        eachColumn(T, ws) { range in
-            for t in range {
-                let o = t * c
-                // w = exp(-0.606531 * sigmoid(w0 + w)); a = sigmoid(a0 + a)
-                for q in 0..<c {
-                    ws.w[o + q] = expf(-0.606531 * Ops.sigmoid(m.w0[q] + ws.w[o + q]))
-                    ws.a[o + q] = Ops.sigmoid(m.a0[q] + ws.a[o + q])
-                }
-                // Value residual: layer 0 keeps its v; later layers mix towards it.
-                if valueMix, let v0 = m.v0 {
-                    for q in 0..<c {
-                        let mixv = Ops.sigmoid(v0[q] + ws.tmp[o + q])
-                        ws.v[o + q] += (ws.vFirst[o + q] - ws.v[o + q]) * mixv
-                    }
-                } else {
-                    (ws.vFirst + o).update(from: ws.v + o, count: c)
-                }
-                // kk = normalize_per_head(k * k_k); k = k * (1 + (a - 1) * k_a)
-                for q in 0..<c { ws.tmp[o + q] = ws.k[o + q] * m.kK[q] }
-                Ops.l2NormalizeGroups(ws.tmp + o, groups: heads, n: c)
-                for q in 0..<c { ws.k[o + q] *= 1 + (ws.a[o + q] - 1) * m.kA[q] }
-                // WKV with a = -kk, b = kk * a (b into ws.b, then kk negated in place).
-                for q in o..<(o + c) {
-                    ws.b[q] = ws.tmp[q] * ws.a[q]
-                    ws.tmp[q] = -ws.tmp[q]
+        if T < RWKVModel.parallelColumns && ws.pool.threads > 1 {
+            // Decode steps: everything between the LoRA products and the output projection
+            // is per channel or per head, so one pool call takes it over head ranges (the
+            // column loop stays inside: a sequence's tokens go through WKV in order).
+            let kernel = wkv7
+            ws.pool.parallelFor(count: heads) { hr, _ in
+                let q0 = hr.lowerBound * hs, q1 = hr.upperBound * hs
+                for t in 0..<T {
+                    let o = t * c
+                    mix7Prepare(m, o: o, channels: q0..<q1, valueMix: valueMix, ws: ws)
+                    let p = o + q0
+                    kernel(1, Int64(hr.count), Int64(hs), ws.r + p, ws.w + p, ws.k + p, ws.v + p, ws.tmp + p,
+                           ws.b + p, wkvState(cols, layer: i, column: t) + q0 * hs, ws.out + p)
+                    mix7Finish(layer, m, o: o, channels: q0..<q1, ws: ws)
                 }
             }
-        }
-        recurrence7(cols, layer: i, T: T, r: ws.r, w: ws.w, k: ws.k, v: ws.v, a: ws.tmp, b: ws.b, out: ws.out,
-                    ws: ws)
-        eachColumn(T, ws) { range in
-            for t in range {
-                let o = t * c
-                Ops.groupNorm(ws.out + o, groups: heads, weight: layer.lnX.weight, bias: layer.lnX.bias,
-                              eps: groupEps, n: c, into: ws.out + o)
-                // out += v * sum_head(r * k * r_k); out *= g
-                for h in 0..<heads {
-                    let ho = o + h * hs
-                    var s: Float = 0
-                    for q in 0..<hs { s += ws.r[ho + q] * ws.k[ho + q] * m.rK[h * hs + q] }
-                    for q in 0..<hs { ws.out[ho + q] += s * ws.v[ho + q] }
-                }
-                for q in o..<(o + c) { ws.out[q] *= ws.g[q] }
+        } else {
+            eachColumn(T, ws) { range in
+                for t in range { mix7Prepare(m, o: t * c, channels: 0..<c, valueMix: valueMix, ws: ws) }
+            }
+            recurrence7(cols, layer: i, T: T, r: ws.r, w: ws.w, k: ws.k, v: ws.v, a: ws.tmp, b: ws.b, out: ws.out,
+                        ws: ws)
+            eachColumn(T, ws) { range in
+                for t in range { mix7Finish(layer, m, o: t * c, channels: 0..<c, ws: ws) }
             }
         }
         mm(layer.output, ws.out, xStride: c, ws.att, T, ws)
+    }
+
+    /// RWKV-7 time mix, column at offset o, channels `ch` (whole heads): decay w, in-context
+    /// rate a, the value residual, kk = normalize_per_head(k * k_k), k *= 1 + (a - 1) * k_a,
+    /// then WKV's a = -kk (in ws.tmp) and b = kk * a. Every channel and head is computed from
+    /// its own inputs, so any split into head ranges gives the same bits.
+    @inline(__always)
+    private func mix7Prepare(_ m: RWKV7Mix, o: Int, channels ch: Range<Int>, valueMix: Bool, ws: RWKVWorkspace) {
+        let hs = config.headSize
+        // w = exp(-0.606531 * sigmoid(w0 + w)); a = sigmoid(a0 + a)
+        for q in ch {
+            ws.w[o + q] = expf(-0.606531 * Ops.sigmoid(m.w0[q] + ws.w[o + q]))
+            ws.a[o + q] = Ops.sigmoid(m.a0[q] + ws.a[o + q])
+        }
+        // Value residual: layer 0 keeps its v; later layers mix towards it.
+        if valueMix, let v0 = m.v0 {
+            for q in ch {
+                let mixv = Ops.sigmoid(v0[q] + ws.tmp[o + q])
+                ws.v[o + q] += (ws.vFirst[o + q] - ws.v[o + q]) * mixv
+            }
+        } else {
+            (ws.vFirst + o + ch.lowerBound).update(from: ws.v + o + ch.lowerBound, count: ch.count)
+        }
+        for q in ch { ws.tmp[o + q] = ws.k[o + q] * m.kK[q] }
+        Ops.l2NormalizeGroups(ws.tmp + o + ch.lowerBound, groups: ch.count / hs, n: ch.count)
+        for q in ch { ws.k[o + q] *= 1 + (ws.a[o + q] - 1) * m.kA[q] }
+        // WKV with a = -kk, b = kk * a (b into ws.b, then kk negated in place).
+        for q in ch {
+            ws.b[o + q] = ws.tmp[o + q] * ws.a[o + q]
+            ws.tmp[o + q] = -ws.tmp[o + q]
+        }
+    }
+
+    /// RWKV-7 time mix after WKV, column at offset o, channels `ch` (whole heads):
+    /// GroupNorm per head, out += v * sum_head(r * k * r_k), out *= g.
+    @inline(__always)
+    private func mix7Finish(_ layer: RWKVLayer, _ m: RWKV7Mix, o: Int, channels ch: Range<Int>, ws: RWKVWorkspace) {
+        let hs = config.headSize
+        let q0 = ch.lowerBound
+        Ops.groupNorm(ws.out + o + q0, groups: ch.count / hs, weight: layer.lnX.weight + q0,
+                      bias: layer.lnX.bias + q0, eps: config.groupNormEps, n: ch.count, into: ws.out + o + q0)
+        for h in (q0 / hs)..<(ch.upperBound / hs) {
+            let ho = o + h * hs
+            var s: Float = 0
+            for q in 0..<hs { s += ws.r[ho + q] * ws.k[ho + q] * m.rK[h * hs + q] }
+            for q in 0..<hs { ws.out[ho + q] += s * ws.v[ho + q] }
+        }
+        for q in ch { ws.out[o + q] *= ws.g[o + q] }
+    }
+
+    /// The WKV state of layer i that column t continues.
+    @inline(__always)
+    private func wkvState(_ cols: Columns, layer i: Int, column t: Int) -> FloatPtr {
+        switch cols {
+        case let .chunk(state): return state.wkv(i)
+        case let .batch(states): return states[t].wkv(i)
+        }
     }
 
     /// Channel mix into ws.att: RWKV-7 Wv relu(Wk x_k)^2; RWKV-5/6 also gated by
