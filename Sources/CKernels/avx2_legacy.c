@@ -705,16 +705,17 @@ INLINE void float_tile(const int type, const int R, const int C, int64_t n,
             out[r * C + c] = hsum8(_mm256_add_ps(acc0[r][c], acc1[r][c])) + tail[r][c];
 }
 
-// Rows up to 4 KiB are read one after the other: one sequential stream, which hardware
-// prefetchers follow (four rows side by side needed software prefetches and still read
-// slower; docs/PERFORMANCE.md). Longer rows go four at a time, each row its own stream.
-// A row's arithmetic is the same either way.
+// Rows up to 8 KiB of F16 / BF16 and 4 KiB of F32 are read one after the other: one
+// sequential stream, which hardware prefetchers follow (four rows side by side needed
+// software prefetches and still read slower; docs/PERFORMANCE.md). Longer rows go four at
+// a time, each row its own stream (F32 rows of 16-32 KiB and F16 rows of 16 KiB measured
+// slower one at a time). A row's arithmetic is the same either way.
 INLINE void float_gemv(const int type, int64_t n, int64_t nrows, const void *w,
                        size_t row_bytes, const void *a, float *y) {
     const char *wb = w;
     const float *ap[1] = {a};
     int64_t r = 0;
-    if (row_bytes > 4096)
+    if (row_bytes > (type == ROOST_TYPE_F32 ? 4096u : 8192u))
         for (; r + 4 <= nrows; r += 4) {
             const char *wp[4] = {wb + (size_t)r * row_bytes, wb + (size_t)(r + 1) * row_bytes,
                                  wb + (size_t)(r + 2) * row_bytes, wb + (size_t)(r + 3) * row_bytes};
