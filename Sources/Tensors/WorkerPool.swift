@@ -104,16 +104,26 @@ public final class WorkerPool: @unchecked Sendable {
     /// copied to the heap: it is passed to the workers by address for the duration of the
     /// call. It runs concurrently on several threads: it must only write what its own
     /// range owns.
+    /// One heap allocation per call (withoutActuallyEscaping's wrapper of the closure,
+    /// measured with Swift 6.3 on Linux): the decode step calls `run` with a context instead.
+    /// The closure travels inside a struct: handing the bare function value to a generic
+    /// (`withUnsafePointer(to:)`) reabstracts it through a second heap-allocated thunk.
     public func parallelFor(count: Int, granule: Int = 1, _ body: (Range<Int>, Int) -> Void) {
         withoutActuallyEscaping(body) { escapable in
-            withUnsafePointer(to: escapable) { p in
-                run(count: count, granule: granule, context: UnsafeMutableRawPointer(mutating: p)) { ctx, b, e, t in
+            var boxed = ParallelBody(body: escapable)
+            withUnsafeMutablePointer(to: &boxed) { p in
+                run(count: count, granule: granule, context: UnsafeMutableRawPointer(p)) { ctx, b, e, t in
                     guard let ctx else { return }
-                    ctx.assumingMemoryBound(to: ((Range<Int>, Int) -> Void).self).pointee(b..<e, t)
+                    ctx.assumingMemoryBound(to: ParallelBody.self).pointee.body(b..<e, t)
                 }
             }
         }
     }
+}
+
+/// `parallelFor`'s closure, stored at its own (non-generic) abstraction.
+private struct ParallelBody {
+    let body: (Range<Int>, Int) -> Void
 }
 
 struct JobSlot {

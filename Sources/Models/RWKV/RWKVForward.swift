@@ -453,16 +453,13 @@ extension RWKVModel {
             // Decode steps: everything between the LoRA products and the output projection
             // is per channel or per head, so one pool call takes it over head ranges (the
             // column loop stays inside: a sequence's tokens go through WKV in order).
-            let kernel = wkv7
-            ws.pool.parallelFor(count: heads) { hr, _ in
-                let q0 = hr.lowerBound * hs, q1 = hr.upperBound * hs
-                for t in 0..<T {
-                    let o = t * c
-                    mix7Prepare(m, o: o, channels: q0..<q1, valueMix: valueMix, ws: ws)
-                    let p = o + q0
-                    kernel(1, Int64(hr.count), Int64(hs), ws.r + p, ws.w + p, ws.k + p, ws.v + p, ws.tmp + p,
-                           ws.b + p, wkvState(cols, layer: i, column: t) + q0 * hs, ws.out + p)
-                    mix7Finish(layer, m, o: o, channels: q0..<q1, ws: ws)
+            // Through `run` and a context, not `parallelFor`: the decode step allocates nothing.
+            var job = TimeMix7Heads(model: self, layer: layer, mix: m, cols: cols, layerIndex: i, T: T,
+                                    valueMix: valueMix, ws: ws)
+            withUnsafeMutablePointer(to: &job) { p in
+                ws.pool.run(count: heads, granule: 1, context: UnsafeMutableRawPointer(p)) { raw, b, e, _ in
+                    guard let j = raw?.assumingMemoryBound(to: TimeMix7Heads.self).pointee else { return }
+                    j.model.timeMix7Heads(j, heads: b..<e)
                 }
             }
         } else {
@@ -476,6 +473,21 @@ extension RWKVModel {
             }
         }
         mm(layer.output, ws.out, xStride: c, ws.att, T, ws)
+    }
+
+    /// A decode step's time mix after the LoRA products for heads `hr`, every column in order.
+    fileprivate func timeMix7Heads(_ j: TimeMix7Heads, heads hr: Range<Int>) {
+        let c = config.embedding, hs = config.headSize
+        let ws = j.ws
+        let q0 = hr.lowerBound * hs, q1 = hr.upperBound * hs
+        for t in 0..<j.T {
+            let o = t * c
+            mix7Prepare(j.mix, o: o, channels: q0..<q1, valueMix: j.valueMix, ws: ws)
+            let p = o + q0
+            wkv7(1, Int64(hr.count), Int64(hs), ws.r + p, ws.w + p, ws.k + p, ws.v + p, ws.tmp + p, ws.b + p,
+                 wkvState(j.cols, layer: j.layerIndex, column: t) + q0 * hs, ws.out + p)
+            mix7Finish(j.layer, j.mix, o: o, channels: q0..<q1, ws: ws)
+        }
     }
 
     /// RWKV-7 time mix, column at offset o, channels `ch` (whole heads): decay w, in-context
@@ -559,4 +571,16 @@ extension RWKVModel {
             for j in 0..<(T * c) { ws.att[j] *= Ops.sigmoid(ws.r[j]) }
         }
     }
+}
+
+/// What `timeMix7Heads` needs, passed to the pool by address.
+private struct TimeMix7Heads {
+    let model: RWKVModel
+    let layer: RWKVLayer
+    let mix: RWKV7Mix
+    let cols: Columns
+    let layerIndex: Int
+    let T: Int
+    let valueMix: Bool
+    let ws: RWKVWorkspace
 }

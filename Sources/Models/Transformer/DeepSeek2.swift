@@ -339,8 +339,13 @@ extension TransformerModel {
         let units = T * h
         let work = units * lw * (ws.positions[T - 1] + 1)
         if units > 1 && ws.pool.threads > 1 && work >= 16_384 {
-            ws.pool.parallelFor(count: units) { range, thread in
-                attendLatent(range, thread: thread, layer: i, cols, ws: ws)
+            // Through `run` and a context, not `parallelFor`: the decode step allocates nothing.
+            var job = AttendLatentJob(model: self, layer: i, cols: cols, ws: ws)
+            withUnsafeMutablePointer(to: &job) { p in
+                ws.pool.run(count: units, granule: 1, context: UnsafeMutableRawPointer(p)) { raw, b, e, thread in
+                    guard let j = raw?.assumingMemoryBound(to: AttendLatentJob.self).pointee else { return }
+                    j.model.attendLatent(b..<e, thread: thread, layer: j.layer, j.cols, ws: j.ws)
+                }
             }
         } else {
             attendLatent(0..<units, thread: 0, layer: i, cols, ws: ws)
@@ -353,7 +358,7 @@ extension TransformerModel {
 
     /// Latent attention units `range` (unit u: column u / H, head u % H): the head's
     /// latent query against the column's cached rows 0...its position, into mlaOutLatent.
-    private func attendLatent(_ range: Range<Int>, thread: Int, layer i: Int, _ cols: KVColumns,
+    fileprivate func attendLatent(_ range: Range<Int>, thread: Int, layer i: Int, _ cols: KVColumns,
                               ws: TransformerWorkspace) {
         let cfg = config
         guard let m = cfg.mla else { return }
@@ -380,4 +385,12 @@ extension TransformerModel {
             }
         }
     }
+}
+
+/// What `attendLatent` needs, passed to the pool by address.
+private struct AttendLatentJob {
+    let model: TransformerModel
+    let layer: Int
+    let cols: KVColumns
+    let ws: TransformerWorkspace
 }

@@ -329,8 +329,13 @@ extension TransformerModel {
         // Work ~ positions x query dims; small steps stay on the calling thread.
         let work = units * g * d * (ws.positions[T - 1] + 1)
         if units > 1 && ws.pool.threads > 1 && work >= 16_384 {
-            ws.pool.parallelFor(count: units) { range, thread in
-                attend(range, thread: thread, layer: i, cols, scale: scale, ws: ws)
+            // Through `run` and a context, not `parallelFor`: the decode step allocates nothing.
+            var job = AttendJob(model: self, layer: i, cols: cols, scale: scale, ws: ws)
+            withUnsafeMutablePointer(to: &job) { p in
+                ws.pool.run(count: units, granule: 1, context: UnsafeMutableRawPointer(p)) { raw, b, e, thread in
+                    guard let j = raw?.assumingMemoryBound(to: AttendJob.self).pointee else { return }
+                    j.model.attend(b..<e, thread: thread, layer: j.layer, j.cols, scale: j.scale, ws: j.ws)
+                }
             }
         } else {
             attend(0..<units, thread: 0, layer: i, cols, scale: scale, ws: ws)
@@ -342,7 +347,7 @@ extension TransformerModel {
     /// Attention units `range` (unit u: column u / Hkv, KV head u % Hkv): the KV head's
     /// query group against the column's cache, positions 0...its own, into ws.att.
     @inline(__always)
-    private func attend(_ range: Range<Int>, thread: Int, layer i: Int, _ cols: KVColumns, scale: Float,
+    fileprivate func attend(_ range: Range<Int>, thread: Int, layer i: Int, _ cols: KVColumns, scale: Float,
                         ws: TransformerWorkspace) {
         let cfg = config
         let qw = cfg.qWidth, kvw = cfg.kvWidth, d = cfg.headDim, hkv = cfg.kvHeads, g = cfg.groupSize
@@ -509,4 +514,13 @@ extension TransformerModel {
             }
         }
     }
+}
+
+/// What `attend` needs, passed to the pool by address.
+private struct AttendJob {
+    let model: TransformerModel
+    let layer: Int
+    let cols: KVColumns
+    let scale: Float
+    let ws: TransformerWorkspace
 }
