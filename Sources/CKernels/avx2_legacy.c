@@ -240,23 +240,6 @@ INLINE void quant_tile(const int type, const int R, const int C, int64_t nb,
     }
 }
 
-INLINE void quant_gemv(const int type, int64_t n, int64_t nrows, const void *w,
-                       size_t row_bytes, const void *a, float *y) {
-    const int64_t nb = n / 32;
-    const char *wb = w;
-    const char *ap[1] = {a};
-    int64_t r = 0;
-    for (; r + 4 <= nrows; r += 4) {
-        const char *wp[4] = {wb + (size_t)r * row_bytes, wb + (size_t)(r + 1) * row_bytes,
-                             wb + (size_t)(r + 2) * row_bytes, wb + (size_t)(r + 3) * row_bytes};
-        quant_tile(type, 4, 1, nb, wp, ap, y + r, r + 8 <= nrows ? wp[0] + 4 * row_bytes : NULL);
-    }
-    for (; r < nrows; r++) {
-        const char *wp[1] = {wb + (size_t)r * row_bytes};
-        quant_tile(type, 1, 1, nb, wp, ap, y + r, NULL);
-    }
-}
-
 // Q8_0 gemv, one row after the other: one sequential stream of weights, which hardware
 // prefetchers follow without help (as avx512_legacy.c's gemv_lin; docs/PERFORMANCE.md).
 // Per row, 4 blocks at a time: their exact sums through reduce4, (float)isum * (dw * da)
@@ -296,6 +279,28 @@ INLINE void q8_gemv_lin(int64_t n, int64_t nrows, const char *w, size_t row_byte
         for (int64_t g = 0; g < full; g += 4) acc = lin_group4(acc, 4, row + (size_t)g * bs, a + (size_t)g * bs);
         if (full < nb) acc = lin_group4(acc, (int)(nb - full), row + (size_t)full * bs, a + (size_t)full * bs);
         y[r] = acc;
+    }
+}
+
+// Q8_0 rows one after the other (above); the other types in tiles of four rows.
+INLINE void quant_gemv(const int type, int64_t n, int64_t nrows, const void *w,
+                       size_t row_bytes, const void *a, float *y) {
+    if (type == ROOST_TYPE_Q8_0) {
+        q8_gemv_lin(n, nrows, w, row_bytes, a, y);
+        return;
+    }
+    const int64_t nb = n / 32;
+    const char *wb = w;
+    const char *ap[1] = {a};
+    int64_t r = 0;
+    for (; r + 4 <= nrows; r += 4) {
+        const char *wp[4] = {wb + (size_t)r * row_bytes, wb + (size_t)(r + 1) * row_bytes,
+                             wb + (size_t)(r + 2) * row_bytes, wb + (size_t)(r + 3) * row_bytes};
+        quant_tile(type, 4, 1, nb, wp, ap, y + r, r + 8 <= nrows ? wp[0] + 4 * row_bytes : NULL);
+    }
+    for (; r < nrows; r++) {
+        const char *wp[1] = {wb + (size_t)r * row_bytes};
+        quant_tile(type, 1, 1, nb, wp, ap, y + r, NULL);
     }
 }
 
@@ -602,10 +607,7 @@ INLINE void quant_gemm(const int type, int64_t n, int64_t nrows, const void *w,
 #define QUANT_KERNELS(name, type)                                                             \
     TARGET static void gemv_##name##_avx2(int64_t n, int64_t nrows, const void *w,           \
                                           size_t row_bytes, const void *a, float *y) {       \
-        if (type == ROOST_TYPE_Q8_0)                                                         \
-            q8_gemv_lin(n, nrows, w, row_bytes, a, y);                                       \
-        else                                                                                 \
-            quant_gemv(type, n, nrows, w, row_bytes, a, y);                                  \
+        quant_gemv(type, n, nrows, w, row_bytes, a, y);                                      \
     }                                                                                        \
     TARGET static void gemm_##name##_avx2(int64_t n, int64_t nrows, const void *w,           \
                                           size_t row_bytes, int64_t ncols, const void *a,    \

@@ -338,45 +338,27 @@ INLINE void quant_tile(const int type, const int R, const int C, int64_t nb,
     }
 }
 
-INLINE void quant_gemv(const int type, int64_t n, int64_t nrows, const void *w,
-                       size_t row_bytes, const void *a, float *y) {
-    const int64_t nb = n / 32;
-    const char *wb = w;
-    const char *ap[1] = {a};
-    int64_t r = 0;
-    for (; r + 4 <= nrows; r += 4) {
-        const char *wp[4] = {wb + (size_t)r * row_bytes, wb + (size_t)(r + 1) * row_bytes,
-                             wb + (size_t)(r + 2) * row_bytes, wb + (size_t)(r + 3) * row_bytes};
-        quant_tile(type, 4, 1, nb, wp, ap, y + r, r + 8 <= nrows ? wp[0] + 4 * row_bytes : NULL);
-    }
-    for (; r < nrows; r++) {
-        const char *wp[1] = {wb + (size_t)r * row_bytes};
-        quant_tile(type, 1, 1, nb, wp, ap, y + r, NULL);
-    }
-}
-
 // ---- Q8_0 gemv, one row after the other ----------------------------------------------
 // Weights stream from memory fastest as one sequential stream: tiles that read four rows
 // side by side need software prefetches to keep the memory busy and still read slower
 // than rows taken one after the other (docs/PERFORMANCE.md). The exact block sums of one
 // row are reduced 8 blocks at a time (four two-block dpbusd registers through reduce4x2,
 // the reduction the tiles use), and the row's float accumulator adds them in block order,
-// as the ref does. Per call, each activation block's -offset * (sum of its quants) (the
+// as the ref does. Per call, each activation block's -128 * (sum of its quants) (the
 // unsigned-weight correction) and its scale are laid out in the order reduce4x2 returns
 // blocks: [b0, b2, b4, b6, b1, b3, b5, b7] per group of 8.
 #define LIN_MAX_BLOCKS 512 // n <= 16384: the per-call tables live on the stack
 
-// Written for the _0 types, used for Q8_0 only: Q4_0 and Q5_0 blocks hold half the bytes
-// for the same work, and the row-linear form, which spends more instructions per block
-// than the four-row tiles, made them 15-30% slower (2 threads, 896 and 4096 columns).
-INLINE int lin_type(const int type) { return type == ROOST_TYPE_Q8_0; }
-
+// Q8_0 only: the same form for Q4_0 and Q5_0 (half the bytes for the same work, and more
+// instructions per block than the four-row tiles) made them 15-30% slower (2 threads, 896
+// and 4096 columns).
 INLINE int lin_pos(int64_t b) { return (int)((b & ~(int64_t)7) + (b & 1) * 4 + ((b & 7) >> 1)); }
 
 // One group of m (1..8) blocks of a row: acc + the blocks' terms, in block order.
-INLINE float lin_group(const int type, float acc, const int m, const char *w, const char *a,
-                       const int32_t *nbias, const float *da) {
-    const size_t ws = wblock_size(type), as = sizeof(block_q8_0);
+INLINE float lin_group(float acc, const int m, const char *w, const char *a, const int32_t *nbias,
+                       const float *da) {
+    const int type = ROOST_TYPE_Q8_0;
+    const size_t ws = sizeof(block_q8_0), as = sizeof(block_q8_0);
     __m512i p[4];
     const char *sw[8];
     UNROLL
@@ -411,10 +393,9 @@ INLINE float lin_group(const int type, float acc, const int m, const char *w, co
     return acc;
 }
 
-INLINE void gemv_lin(const int type, int64_t n, int64_t nrows, const char *w, size_t row_bytes, const char *a,
-                     float *y) {
-    const size_t ws = wblock_size(type), as = sizeof(block_q8_0);
-    const int32_t off = w_offset(type);
+INLINE void q8_gemv_lin(int64_t n, int64_t nrows, const char *w, size_t row_bytes, const char *a, float *y) {
+    const size_t ws = sizeof(block_q8_0), as = sizeof(block_q8_0);
+    const int32_t off = w_offset(ROOST_TYPE_Q8_0);
     const int64_t nb = n / 32, full = nb & ~(int64_t)7;
     int32_t nbias[LIN_MAX_BLOCKS] __attribute__((aligned(32)));
     float da[LIN_MAX_BLOCKS] __attribute__((aligned(32)));
@@ -434,11 +415,34 @@ INLINE void gemv_lin(const int type, int64_t n, int64_t nrows, const char *w, si
         const char *row = w + (size_t)r * row_bytes;
         float acc = 0.0f;
         for (int64_t g = 0; g < full; g += 8)
-            acc = lin_group(type, acc, 8, row + (size_t)g * ws, a + (size_t)g * as, nbias + g, da + g);
+            acc = lin_group(acc, 8, row + (size_t)g * ws, a + (size_t)g * as, nbias + g, da + g);
         if (full < nb)
-            acc = lin_group(type, acc, (int)(nb - full), row + (size_t)full * ws, a + (size_t)full * as,
+            acc = lin_group(acc, (int)(nb - full), row + (size_t)full * ws, a + (size_t)full * as,
                             nbias + full, da + full);
         y[r] = acc;
+    }
+}
+
+// Q8_0 rows of up to LIN_MAX_BLOCKS blocks one after the other (above); the rest in tiles
+// of four rows.
+INLINE void quant_gemv(const int type, int64_t n, int64_t nrows, const void *w,
+                       size_t row_bytes, const void *a, float *y) {
+    const int64_t nb = n / 32;
+    if (is_q8(type) && nb <= LIN_MAX_BLOCKS) {
+        q8_gemv_lin(n, nrows, w, row_bytes, a, y);
+        return;
+    }
+    const char *wb = w;
+    const char *ap[1] = {a};
+    int64_t r = 0;
+    for (; r + 4 <= nrows; r += 4) {
+        const char *wp[4] = {wb + (size_t)r * row_bytes, wb + (size_t)(r + 1) * row_bytes,
+                             wb + (size_t)(r + 2) * row_bytes, wb + (size_t)(r + 3) * row_bytes};
+        quant_tile(type, 4, 1, nb, wp, ap, y + r, r + 8 <= nrows ? wp[0] + 4 * row_bytes : NULL);
+    }
+    for (; r < nrows; r++) {
+        const char *wp[1] = {wb + (size_t)r * row_bytes};
+        quant_tile(type, 1, 1, nb, wp, ap, y + r, NULL);
     }
 }
 
@@ -495,10 +499,7 @@ INLINE void quant_gemm_small(const int type, int64_t n, int64_t nrows, const voi
             quant_gemm_cols(type, 2, nb, nrows, wb, row_bytes, ap, y + c * y_stride, y_stride);
             c += 2;
         } else {
-            if (lin_type(type) && nb <= LIN_MAX_BLOCKS)
-                gemv_lin(type, n, nrows, w, row_bytes, ap[0], y + c * y_stride);
-            else
-                quant_gemv(type, n, nrows, w, row_bytes, ap[0], y + c * y_stride);
+            quant_gemv(type, n, nrows, w, row_bytes, ap[0], y + c * y_stride);
             c += 1;
         }
     }
@@ -713,10 +714,7 @@ INLINE void quant_gemm(const int type, int64_t n, int64_t nrows, const void *w,
 #define QUANT_KERNELS(name, type)                                                             \
     TARGET static void gemv_##name##_avx512(int64_t n, int64_t nrows, const void *w,         \
                                             size_t row_bytes, const void *a, float *y) {     \
-        if (lin_type(type) && n / 32 <= LIN_MAX_BLOCKS)                                      \
-            gemv_lin(type, n, nrows, w, row_bytes, a, y);                                    \
-        else                                                                                 \
-            quant_gemv(type, n, nrows, w, row_bytes, a, y);                                  \
+        quant_gemv(type, n, nrows, w, row_bytes, a, y);                                      \
     }                                                                                        \
     TARGET static void gemm_##name##_avx512(int64_t n, int64_t nrows, const void *w,         \
                                             size_t row_bytes, int64_t ncols, const void *a,  \
